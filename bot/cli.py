@@ -1,0 +1,268 @@
+"""`genjin serve | say | export | db` — the command line. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("genjin")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from --config / GENJIN_CONFIG / ./config.toml, then env, then --db."""
+    path = args.config or os.environ.get("GENJIN_CONFIG")
+    if path is None and Path("config.toml").is_file():
+        path = "config.toml"
+    return load_settings(path, db_url=args.db)
+
+
+def _runtime(settings: Settings, clock: Any = None) -> Any:
+    """A migrated Runtime."""
+    from bot.runtime import Runtime
+
+    runtime = Runtime(settings, clock=clock)
+    runtime.migrate()
+    return runtime
+
+
+def _local_time(text: str, settings: Settings) -> datetime:
+    """An ISO local time in the chat time zone (an explicit offset is honoured)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at: {text!r} is not an ISO time such as 2026-11-27T10:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=settings.tz)
+
+
+# -- say ---------------------------------------------------------------------------------------
+def _say_one(
+    runtime: Any,
+    settings: Settings,
+    chat: str,
+    sender: str,
+    text: str,
+    at: str | None,
+    message_id: str | None,
+) -> list[dict[str, Any]] | None:
+    """Send one line through the whole pipeline; the bot's replies, or None for a redelivery."""
+    from sqlalchemy import select
+
+    from bot.adapters.console import parse_console, render_text
+    from bot.messages import OutgoingMessage
+    from bot.runtime import system_clock
+    from models.pipeline import SENT, Outbox
+
+    when = _local_time(at, settings) if at else None
+    runtime.clock = (lambda: when) if when else system_clock
+    message = parse_console(
+        chat,
+        sender,
+        text,
+        message_id or f"cli-{uuid.uuid4().hex}",
+        sent_at=when.isoformat() if when else "",
+        bot_name=settings.bot.name,
+    )
+    inbox_id = runtime.receive(message)
+    runtime.drain()
+    if inbox_id is None:
+        return None
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(Outbox)
+            .where(Outbox.inbox_id == inbox_id, Outbox.status == SENT)
+            .order_by(Outbox.id)
+        ).all()
+        replies = []
+        for row in rows:
+            out = OutgoingMessage.from_payload(row.payload)
+            replies.append(
+                {"text": render_text(out), "mentions": [m.name or m.user_id for m in out.mentions]}
+            )
+    return replies
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """Talk to the bot as a chat member."""
+    settings = _settings(args)
+    runtime = _runtime(settings)
+    if args.script:
+        lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                chat, sender, text = item["chat"], item["as"], item["text"]
+            except (ValueError, KeyError, TypeError):
+                raise ConfigError(
+                    f"--script: line {number} must be JSON with keys chat, as, text"
+                ) from None
+            replies = _say_one(
+                runtime,
+                settings,
+                str(chat),
+                str(sender),
+                str(text),
+                item.get("at"),
+                item.get("message_id"),
+            )
+            out = {
+                "chat": chat,
+                "as": sender,
+                "text": text,
+                "duplicate": replies is None,
+                "replies": replies or [],
+            }
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        return 0
+    if not (args.chat and args.as_ and args.text):
+        raise ConfigError("say: give --chat, --as and TEXT, or --script FILE")
+    replies = _say_one(
+        runtime, settings, args.chat, args.as_, " ".join(args.text), args.at, args.message_id
+    )
+    if args.json:
+        print(json.dumps(replies or [], ensure_ascii=False))
+    elif replies is None:
+        print("（重复的消息，已忽略）", file=sys.stderr)
+    else:
+        for reply in replies:
+            print(reply["text"])
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    """Print customers and activities as JSON."""
+    from bot.export import export
+
+    settings = _settings(args)
+    runtime = _runtime(settings)
+    with runtime.sessions() as session:
+        data = export(session, args.chat)
+    if data is None:
+        raise ConfigError(f"--chat: no chat named {args.chat!r}")
+    print(json.dumps(data, ensure_ascii=False, indent=1 if args.pretty else None))
+    return 0
+
+
+# -- db ----------------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    """Schema migrations."""
+    from models.db import current_revision, make_engine, upgrade
+
+    settings = _settings(args)
+    engine = make_engine(settings.database.url)
+    if args.action == "upgrade":
+        upgrade(engine)
+    print(f"schema revision: {current_revision(engine) or 'none'}")
+    return 0
+
+
+# -- serve -------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Web server, workers and (later) scheduler in one process."""
+    from waitress import create_server
+
+    from bot.app import create_app
+
+    settings = _settings(args)
+    if args.host:
+        settings.server.host = args.host
+    if args.port:
+        settings.server.port = args.port
+    runtime = _runtime(settings)
+    app = create_app(settings, runtime)
+    runtime.start()
+    server = create_server(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        threads=settings.server.threads,
+        ident="genjin",
+    )
+    address = f"http://{settings.server.host}:{server.effective_port}/"
+    log.info("genjin serving on %s (database: %s)", address, runtime.engine.url.render_as_string())
+    if settings.sandbox_enabled():
+        print(f"跟进助手已启动 · sandbox page / 本地试用页面: {address}", flush=True)
+    print(f"health check: {address}healthz", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every command takes --db and --config)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database URL (default: GENJIN_DATABASE_URL or config)")
+    common.add_argument(
+        "--config", help="config.toml path (default: GENJIN_CONFIG or ./config.toml)"
+    )
+    parser = argparse.ArgumentParser(prog="genjin", description="跟进 genjin — sales follow-up bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the bot (web, workers) in one process"
+    )
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    say = sub.add_parser("say", parents=[common], help="send a message as a chat member")
+    say.add_argument("--chat")
+    say.add_argument("--as", dest="as_", metavar="NAME")
+    say.add_argument("--at", help="fix the clock: ISO local time in the chat time zone")
+    say.add_argument("--message-id", help="platform message id (redeliver the same message)")
+    say.add_argument("--json", action="store_true", help="print replies as a JSON array")
+    say.add_argument("--script", help="JSON lines file: chat, as, text[, at, message_id]")
+    say.add_argument("text", nargs="*")
+    say.set_defaults(func=cmd_say)
+
+    export = sub.add_parser("export", parents=[common], help="print customers and activities")
+    export.add_argument("--chat")
+    export.add_argument("--format", choices=["json"], default="json")
+    export.add_argument("--pretty", action="store_true")
+    export.set_defaults(func=cmd_export)
+
+    db = sub.add_parser("db", parents=[common], help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `genjin` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"genjin: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            print(f"genjin: database unreachable: {exc.orig}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

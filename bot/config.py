@@ -1,0 +1,192 @@
+"""Settings: dataclasses loaded from config.toml, overridden by GENJIN_* environment variables.
+
+Every key is documented in config.example.toml. A bad key or value raises ConfigError naming the
+key, which the CLI prints as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DB_URL = "sqlite:///instance/genjin.db"
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the offending key."""
+
+
+@dataclass
+class BotSettings:
+    """[bot]: identity, time zone and admins."""
+
+    name: str = "跟进助手"
+    timezone: str = "Asia/Shanghai"
+    admins: list[str] = field(default_factory=list)
+    undo_hours: int = 24
+
+
+@dataclass
+class DatabaseSettings:
+    """[database]: where the data lives."""
+
+    url: str = DEFAULT_DB_URL
+
+
+@dataclass
+class ServerSettings:
+    """[server]: the web server of `genjin serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 8
+    sandbox: str = "auto"
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass
+class SenderSettings:
+    """[sender]: delivery retries of the outbox."""
+
+    max_attempts: int = 8
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+
+
+@dataclass
+class Settings:
+    """All settings; pass an instance to create_app/Runtime (tests build their own)."""
+
+    bot: BotSettings = field(default_factory=BotSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The default chat time zone."""
+        return ZoneInfo(self.bot.timezone)
+
+    def sandbox_enabled(self) -> bool:
+        """The sandbox page is on when asked, or by default while no chat platform is configured."""
+        if self.server.sandbox == "auto":
+            return not self.platforms()
+        return self.server.sandbox == "on"
+
+    def platforms(self) -> list[str]:
+        """Configured chat platforms (filled in by the platform adapters' settings)."""
+        return []
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check/convert one value to the type of its default."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(default, list):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    raise ConfigError(
+        f"config: {key} has an invalid value {value!r} (expected {type(default).__name__})"
+    )
+
+
+def _apply(section_obj: Any, section: str, values: Mapping[str, Any]) -> None:
+    """Copy a TOML table onto a settings dataclass, refusing unknown keys."""
+    known = {f.name: f for f in dataclasses.fields(section_obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"config: unknown key {section}.{key}")
+        setattr(section_obj, key, _coerce(f"{section}.{key}", value, getattr(section_obj, key)))
+
+
+def _validate(settings: Settings) -> None:
+    """Cross-field checks, each naming its key."""
+    try:
+        ZoneInfo(settings.bot.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"config: bot.timezone {settings.bot.timezone!r} is not a known time zone"
+        ) from None
+    if settings.server.sandbox not in ("auto", "on", "off"):
+        raise ConfigError('config: server.sandbox must be "auto", "on" or "off"')
+    if not 0 < settings.server.port < 65536:
+        raise ConfigError(f"config: server.port {settings.server.port} is out of range")
+    if settings.sender.max_attempts < 1:
+        raise ConfigError("config: sender.max_attempts must be at least 1")
+    if settings.bot.undo_hours < 1:
+        raise ConfigError("config: bot.undo_hours must be at least 1")
+    if "://" not in settings.database.url:
+        raise ConfigError(f"config: database.url {settings.database.url!r} is not a database URL")
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    db_url: str | None = None,
+) -> Settings:
+    """Load settings from a TOML file (optional), then GENJIN_<SECTION>_<KEY> environment overrides.
+
+    ``GENJIN_DATABASE_URL`` and ``GENJIN_BOT_ADMINS`` (comma-separated) follow the same rule;
+    ``db_url`` (the CLI's --db) wins over both.
+    """
+    env = os.environ if env is None else env
+    settings = Settings()
+    if path is not None:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config: file {file} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {file} is not valid TOML ({exc})") from None
+        sections = {f.name for f in dataclasses.fields(settings)}
+        for section, values in data.items():
+            if section not in sections or not isinstance(values, dict):
+                raise ConfigError(f"config: unknown section [{section}]")
+            _apply(getattr(settings, section), section, values)
+    for f in dataclasses.fields(settings):
+        section_obj = getattr(settings, f.name)
+        for sub in dataclasses.fields(section_obj):
+            name = f"GENJIN_{f.name}_{sub.name}".upper()
+            if name in env:
+                _apply(section_obj, f.name, {sub.name: env[name]})
+    if db_url:
+        settings.database.url = db_url
+    _validate(settings)
+    return settings

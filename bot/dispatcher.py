@@ -1,0 +1,189 @@
+"""The dispatcher: one inbox row → one transaction with the domain changes, the replies and done.
+
+A user error (CommandError) rolls back the command's changes and answers with its text; a
+crash rolls back too, answers with an apology and marks the row failed; a database outage
+rolls back everything and leaves the row pending, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+import handlers
+from bot.config import Settings
+from bot.messages import IncomingMessage, OutgoingMessage
+from bot.outbox import enqueue
+from handlers import registry
+from handlers.context import Ambiguous, Context, member_for, quoted
+from handlers.registry import CommandError
+from models.chat import Chat
+from models.parsing import normalize_text, sanitize_user_text
+from models.pipeline import DONE, FAILED, PENDING, Inbox
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "😥 抱歉，处理这条消息时出错了，已记录下来，这条没有保存，请稍后再试。"
+NOT_UNDERSTOOD = (
+    "🤔 没看懂这句话。记录跟进请用：/跟进 客户 内容，例如：/跟进 华为 报价已发 下周三回访\n"
+    "发送 /帮助 查看全部命令"
+)
+_CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
+
+handlers.load_all()
+
+
+def chat_for(session: Session, message: IncomingMessage, settings: Settings, now: datetime) -> Chat:
+    """Get or create the chat a message came from."""
+    chat = session.scalars(
+        select(Chat).where(Chat.platform == message.platform, Chat.external_id == message.chat_id)
+    ).first()
+    if chat is None:
+        chat = Chat(
+            platform=message.platform,
+            external_id=message.chat_id,
+            name=message.chat_name,
+            timezone=settings.bot.timezone,
+            settings={},
+            created_at=now,
+        )
+        session.add(chat)
+        session.flush()
+    elif message.chat_name and chat.name != message.chat_name:
+        chat.name = message.chat_name
+    return chat
+
+
+def _pending_choice(ctx: Context, text: str) -> tuple[registry.Command, str] | None:
+    """A bare number answering an earlier numbered question → the original command, resolved."""
+    pending = ctx.sender.pending
+    match = _CHOICE.match(text)
+    if not pending or not match:
+        return None
+    if datetime.fromisoformat(pending["expires_at"]) < ctx.now:
+        return None
+    choice = int(match.group(1))
+    options = pending["options"]
+    if not 1 <= choice <= len(options):
+        raise CommandError(f"❌ 请回复 1 到 {len(options)} 之间的数字")
+    cmd = registry.get(pending["command"])
+    if cmd is None:
+        return None
+    args = pending["args"].replace(pending["query"], quoted(options[choice - 1]), 1)
+    return cmd, args
+
+
+def run_command(ctx: Context) -> None:
+    """Resolve the message text to a command and run it; raises CommandError for user errors."""
+    text = normalize_text(ctx.message.text)
+    chosen = _pending_choice(ctx, text)
+    ctx.sender.pending = None
+    if chosen is None:
+        has_slash = text.startswith("/")
+        body = text[1:].lstrip() if has_slash else text
+        if not has_slash and not ctx.message.to_me:
+            return
+        if not body:
+            ctx.reply(
+                "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"
+            )
+            return
+        chosen = registry.resolve(body)
+        if chosen is None:
+            if not has_slash:
+                ctx.reply(NOT_UNDERSTOOD)
+                return
+            word = sanitize_user_text(registry.first_word(body), 20)
+            hint = registry.suggest(registry.first_word(body))
+            tip = f"，你是不是想用 /{hint}？" if hint else "。"
+            ctx.reply(f"❌ 未知命令 /{word}{tip}\n发送 /帮助 查看全部命令")
+            return
+    ctx.command, ctx.args = chosen
+    result = ctx.command.func(ctx, ctx.args)
+    if result is not None:
+        ctx.reply(result)
+
+
+def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: datetime) -> None:
+    """Process one claimed inbox row inside the caller's transaction.
+
+    The command's own clock is when the message was sent, so "明天" means the same day however
+    late a queued message is processed.
+    """
+    message = IncomingMessage.from_payload(row.payload)
+    sent_at = message.sent_at_dt() or row.received_at
+    chat = chat_for(session, message, settings, row.received_at)
+    now = sent_at.astimezone(ZoneInfo(chat.timezone))
+    sender = member_for(session, chat, message.sender_id, message.sender_name, now)
+    ctx = Context(
+        session=session,
+        chat=chat,
+        sender=sender,
+        message=message,
+        now=now,
+        settings=settings,
+        entry_key=f"{message.platform}:{message.message_id}",
+    )
+    status = DONE
+    try:
+        with session.begin_nested():
+            run_command(ctx)
+    except Ambiguous as exc:
+        ctx.replies = [OutgoingMessage(str(exc))]
+        sender.pending = exc.pending
+    except CommandError as exc:
+        ctx.replies = [OutgoingMessage(str(exc))]
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise
+        log.exception("command crashed on inbox row %s", row.id)
+        ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
+        row.error = traceback.format_exc(limit=5)[-4000:]
+    except Exception:
+        log.exception("command crashed on inbox row %s", row.id)
+        ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
+        row.error = traceback.format_exc(limit=5)[-4000:]
+    enqueue(
+        session,
+        message.platform,
+        message.chat_id,
+        ctx.replies,
+        key_base=f"reply:{ctx.entry_key}",
+        now=clock_now,
+        reply_to=message.message_id,
+        inbox_id=row.id,
+    )
+    row.status = status
+    row.processed_at = clock_now
+
+
+def process_pending(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Callable[[], datetime],
+    limit: int | None = None,
+) -> int:
+    """Handle pending inbox rows oldest first, one transaction each; returns how many."""
+    count = 0
+    while limit is None or count < limit:
+        with sessions() as session, session.begin():
+            row = session.scalars(
+                select(Inbox)
+                .where(Inbox.status == PENDING)
+                .order_by(Inbox.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return count
+            handle_row(session, row, settings, clock())
+        count += 1
+    return count

@@ -1,0 +1,151 @@
+"""The only types adapters and handlers share: incoming and outgoing messages, mentions, cards.
+
+Mentions inside outgoing text are private-use tokens (``\\ue000<index>\\ue001``) pointing into
+``mentions``; each adapter renders them its own way. User text is sanitised before it is put into
+a reply, so nobody can forge a mention or markup by typing it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+_MENTION_TOKEN = re.compile("\ue000(\\d+)\ue001")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A person mentioned: platform user id plus the display name known for them."""
+
+    user_id: str
+    name: str = ""
+
+
+@dataclass
+class IncomingMessage:
+    """A platform message normalised: bot mention stripped, other mentions kept as ``@name``."""
+
+    platform: str
+    chat_id: str
+    message_id: str
+    sender_id: str
+    text: str
+    sender_name: str = ""
+    mentions: list[Mention] = field(default_factory=list)
+    to_me: bool = True
+    chat_type: str = "group"
+    chat_name: str = ""
+    sent_at: str = ""
+    reply_token: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe dict for the inbox row."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> IncomingMessage:
+        """Rebuild from an inbox row."""
+        data = dict(payload)
+        data["mentions"] = [Mention(**m) for m in data.get("mentions", [])]
+        return cls(**data)
+
+    def sent_at_dt(self) -> datetime | None:
+        """The platform's send time, if it gave one."""
+        return datetime.fromisoformat(self.sent_at) if self.sent_at else None
+
+
+@dataclass
+class Table:
+    """A small table in a card: column titles and rows of cell text."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class CardSection:
+    """One block of a card: a heading, text lines (may hold mention tokens) and/or a table."""
+
+    heading: str = ""
+    lines: list[str] = field(default_factory=list)
+    table: Table | None = None
+
+
+@dataclass
+class Card:
+    """A platform-neutral card; adapters render it (console: text, Feishu: card JSON 2.0)."""
+
+    title: str
+    sections: list[CardSection] = field(default_factory=list)
+    subtitle: str = ""
+
+
+@dataclass
+class OutgoingMessage:
+    """A message to post: text (with mention tokens) and optionally a card."""
+
+    text: str
+    mentions: list[Mention] = field(default_factory=list)
+    card: Card | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe dict for the outbox row."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> OutgoingMessage:
+        """Rebuild from an outbox row."""
+        card = payload.get("card")
+        if card is not None:
+            sections = []
+            for s in card.get("sections", []):
+                table = Table(**s["table"]) if s.get("table") else None
+                sections.append(CardSection(s.get("heading", ""), list(s.get("lines", [])), table))
+            card = Card(card["title"], sections, card.get("subtitle", ""))
+        return cls(
+            text=payload.get("text", ""),
+            mentions=[Mention(**m) for m in payload.get("mentions", [])],
+            card=card,
+        )
+
+
+def mention_token(index: int) -> str:
+    """The placeholder for mention number ``index`` inside outgoing text."""
+    return f"\ue000{index}\ue001"
+
+
+def render_mentions(text: str, mentions: list[Mention], render: Callable[[Mention], str]) -> str:
+    """Replace mention tokens with each platform's mention syntax."""
+
+    def _one(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return render(mentions[index]) if index < len(mentions) else ""
+
+    return _MENTION_TOKEN.sub(_one, text)
+
+
+class Reply:
+    """Builds an OutgoingMessage line by line, with mentions that notify."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.mentions: list[Mention] = []
+
+    def mention(self, user_id: str, name: str) -> str:
+        """Return the token for a mention of this person (deduplicated)."""
+        m = Mention(user_id, name)
+        if m not in self.mentions:
+            self.mentions.append(m)
+        return mention_token(self.mentions.index(m))
+
+    def line(self, text: str) -> Reply:
+        """Append a line."""
+        self.parts.append(text)
+        return self
+
+    def build(self) -> OutgoingMessage:
+        """The finished message."""
+        return OutgoingMessage("\n".join(self.parts), list(self.mentions))

@@ -1,0 +1,158 @@
+"""The runtime: engine, sessions, adapters and clock wired together, plus the worker threads.
+
+`genjin serve` runs the workers as threads; `genjin say` drives the same steps synchronously.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, text
+
+from bot import dispatcher, inbox, sender
+from bot.adapters.base import Adapter
+from bot.adapters.console import ConsoleAdapter
+from bot.config import Settings
+from bot.messages import IncomingMessage
+from models.db import is_sqlite, make_engine, make_session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real time, aware UTC."""
+    return datetime.now(UTC)
+
+
+class Runtime:
+    """Everything a process needs to receive, dispatch and send."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        clock: Clock | None = None,
+        adapters: dict[str, Adapter] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database.url)
+        self.sessions = make_session_factory(self.engine)
+        self.clock: Clock = clock or system_clock
+        self.adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
+        self.adapters.update(adapters or {})
+        self.webhooks: dict[str, object] = {}
+        self._inbox_wake = threading.Event()
+        self._outbox_wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (every start does this)."""
+        upgrade(self.engine)
+
+    # -- the pipeline steps ----------------------------------------------------------------
+    def receive(self, message: IncomingMessage) -> int | None:
+        """Durably store an incoming message; None when it is a redelivery. Wakes the dispatcher."""
+        row_id = inbox.store(self.sessions, message, self.clock())
+        if row_id is not None:
+            self._inbox_wake.set()
+        return row_id
+
+    def dispatch(self, limit: int | None = None) -> int:
+        """Handle pending inbox rows; wakes the sender when replies were written."""
+        count = dispatcher.process_pending(self.sessions, self.settings, self.clock, limit)
+        if count:
+            self._outbox_wake.set()
+        return count
+
+    def deliver(self) -> int:
+        """Send due outbox rows."""
+        return sender.deliver_due(self.sessions, self.adapters, self.settings.sender, self.clock)
+
+    def drain(self) -> None:
+        """Dispatch and deliver until nothing is left that is due now (used by the CLI)."""
+        while self.dispatch() or self.deliver():
+            pass
+
+    def health(self) -> dict[str, object]:
+        """Database status and pipeline backlog for /healthz."""
+        from sqlalchemy import func, select
+
+        from models.pipeline import FAILED, PENDING, Inbox, Outbox
+
+        try:
+            with self.sessions() as session:
+                session.execute(text("SELECT 1"))
+                inbox_pending = session.scalar(
+                    select(func.count()).select_from(Inbox).where(Inbox.status == PENDING)
+                )
+                outbox_pending = session.scalar(
+                    select(func.count()).select_from(Outbox).where(Outbox.status == PENDING)
+                )
+                outbox_failed = session.scalar(
+                    select(func.count()).select_from(Outbox).where(Outbox.status == FAILED)
+                )
+        except Exception as exc:
+            return {"status": "error", "database": "unreachable", "error": type(exc).__name__}
+        return {
+            "status": "ok",
+            "database": "ok",
+            "backend": self.engine.dialect.name,
+            "inbox_pending": inbox_pending,
+            "outbox_pending": outbox_pending,
+            "outbox_failed": outbox_failed,
+        }
+
+    # -- worker threads --------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the inbox and outbox workers as daemon threads."""
+        self._stop.clear()
+        for name, step, wake in (
+            ("genjin-inbox", self.dispatch, self._inbox_wake),
+            ("genjin-outbox", self.deliver, self._outbox_wake),
+        ):
+            thread = threading.Thread(
+                target=self._loop, args=(name, step, wake), name=name, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers after their current step."""
+        self._stop.set()
+        self._inbox_wake.set()
+        self._outbox_wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def wake(self) -> None:
+        """Nudge both workers (after writing rows from outside them)."""
+        self._inbox_wake.set()
+        self._outbox_wake.set()
+
+    def _loop(self, name: str, step: Callable[[], int], wake: threading.Event) -> None:
+        """Run ``step`` until idle, then sleep until woken or a second passes; back off on errors."""
+        failures = 0
+        while not self._stop.is_set():
+            wake.clear()
+            try:
+                did = step()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("%s step failed (%s in a row); retrying", name, failures)
+                self._stop.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if not did:
+                wake.wait(1.0)
+
+    @property
+    def single_process_only(self) -> bool:
+        """SQLite serves one process; PostgreSQL scales out."""
+        return is_sqlite(self.engine)

@@ -1,0 +1,171 @@
+"""The sender: delivers due outbox rows through their adapter, in order per chat.
+
+Rows are leased in a short transaction, sent outside it (so a slow platform never holds a
+database lock), then marked sent or rescheduled with exponential back-off. The outbox key is
+the send's idempotency key, so a row re-sent after a crash cannot be posted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.adapters.base import Adapter, OutboundItem, SendResult
+from bot.config import SenderSettings
+from bot.messages import OutgoingMessage
+from models.pipeline import FAILED, PENDING, SENT, Outbox
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+
+
+def backoff(attempts: int, settings: SenderSettings) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential with jitter, capped."""
+    base = settings.backoff_seconds * (2 ** max(attempts - 1, 0))
+    return min(base, settings.backoff_max_seconds) * random.uniform(0.8, 1.2)
+
+
+def _lease(session: Session, now: datetime, limit: int) -> list[Outbox]:
+    """Claim due rows, keeping per-chat order: a chat waits behind its oldest unsent row."""
+    rows = session.scalars(
+        select(Outbox)
+        .where(Outbox.status == PENDING)
+        .order_by(Outbox.id)
+        .limit(limit * 4)
+        .with_for_update(skip_locked=True)
+    ).all()
+    blocked: set[tuple[str, str]] = set()
+    leased: list[Outbox] = []
+    for row in rows:
+        chat = (row.platform, row.chat_external_id)
+        if chat in blocked:
+            continue
+        busy = row.leased_until is not None and row.leased_until > now
+        if row.next_attempt_at > now or busy:
+            blocked.add(chat)
+            continue
+        row.leased_until = now + LEASE
+        leased.append(row)
+        if len(leased) >= limit:
+            break
+    return leased
+
+
+def deliver_due(
+    sessions: sessionmaker[Session],
+    adapters: Mapping[str, Adapter],
+    settings: SenderSettings,
+    clock: Callable[[], datetime],
+    limit: int = 50,
+) -> int:
+    """Send what is due now; returns how many rows were sent."""
+    with sessions() as session, session.begin():
+        rows = _lease(session, clock(), limit)
+        items = [
+            (
+                row.id,
+                row.platform,
+                OutboundItem(
+                    key=row.key,
+                    chat_id=row.chat_external_id,
+                    message=OutgoingMessage.from_payload(row.payload),
+                    reply_to=row.reply_to,
+                    job=row.job,
+                    attempts=row.attempts,
+                ),
+            )
+            for row in rows
+        ]
+    sent = 0
+    stopped: set[tuple[str, str]] = set()
+    for row_id, platform, item in items:
+        if (platform, item.chat_id) in stopped:
+            _release(sessions, row_id)
+            continue
+        adapter = adapters.get(platform)
+        if adapter is None:
+            result = SendResult(
+                ok=False, error=f"no adapter for platform {platform!r}", permanent=True
+            )
+        else:
+            try:
+                result = adapter.send(item)
+            except Exception as exc:  # an adapter bug or network error: retry, never lose the row
+                log.exception("adapter %s raised while sending outbox row %s", platform, row_id)
+                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        _record(sessions, row_id, result, settings, clock())
+        if result.ok:
+            sent += 1
+        else:
+            stopped.add((platform, item.chat_id))
+    return sent
+
+
+def _release(sessions: sessionmaker[Session], row_id: int) -> None:
+    """Give a leased row back untouched (its chat stopped on an earlier failure)."""
+    with sessions() as session, session.begin():
+        row = session.get(Outbox, row_id)
+        if row is not None and row.status == PENDING:
+            row.leased_until = None
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    row_id: int,
+    result: SendResult,
+    settings: SenderSettings,
+    now: datetime,
+) -> None:
+    """Store the outcome of one send."""
+    with sessions() as session, session.begin():
+        row = session.get(Outbox, row_id)
+        if row is None or row.status != PENDING:
+            return
+        row.leased_until = None
+        row.attempts += 1
+        if result.ok:
+            row.status, row.sent_at, row.platform_message_id = SENT, now, result.message_id
+            row.last_error = ""
+            return
+        row.last_error = result.error[:2000]
+        if result.permanent or row.attempts >= settings.max_attempts:
+            row.status = FAILED
+            log.error(
+                "outbox row %s to %s:%s failed for good after %s attempts: %s",
+                row.id,
+                row.platform,
+                row.chat_external_id,
+                row.attempts,
+                result.error,
+            )
+            return
+        delay = (
+            result.retry_after
+            if result.retry_after is not None
+            else backoff(row.attempts, settings)
+        )
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        log.warning(
+            "outbox row %s send failed (attempt %s), retry in %.1fs: %s",
+            row.id,
+            row.attempts,
+            delay,
+            result.error,
+        )
+
+
+def next_due(sessions: sessionmaker[Session]) -> datetime | None:
+    """When the next pending row becomes due (for the worker's sleep)."""
+    with sessions() as session:
+        return session.scalars(
+            select(Outbox.next_attempt_at)
+            .where(Outbox.status == PENDING)
+            .order_by(Outbox.next_attempt_at)
+            .limit(1)
+        ).first()

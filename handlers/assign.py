@@ -1,0 +1,50 @@
+"""/分配 客户 @某人: a manager hands a customer over."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from handlers.context import Context
+from handlers.format import customer_label, member_label
+from handlers.registry import CommandError, command
+from models.customers import Changes, move_stage
+from models.parsing import split_first
+
+
+@command(
+    "分配",
+    aliases=("fp", "assign", "转交"),
+    usage="/分配 客户 @某人",
+    summary="把客户交给某位销售，对方需在 2 个工作小时内跟进",
+    example="/分配 华为 @李四",
+    who="经理",
+)
+def assign(ctx: Context, args: str) -> Reply:
+    """Set the owner, move 线索 to 已分配 and start the response clock."""
+    ctx.require_manager("分配客户")
+    name, rest = split_first(args)
+    mentions = [w for w in rest.split() if w[0] in "@＠"]
+    if not name or name[0] in "@＠":
+        raise ctx.usage("请先写客户名称，再 @ 负责人")
+    if len(mentions) != 1:
+        raise ctx.usage("请 @ 一位负责人")
+    customer, _ = ctx.find_customer(name)
+    owner = ctx.member_from_mention(mentions[0])
+    if owner is None:
+        raise ctx.usage(f"找不到群成员 {mentions[0]}，请用 @ 选择负责人")
+    if customer.owner_id == owner.id:
+        raise CommandError(f"ℹ️ {customer_label(customer)} 的负责人已经是 {member_label(owner)}")
+    changes = Changes()
+    previous = customer.owner
+    changes.set(customer, owner_id=owner.id, assigned_at=ctx.now, assigned_by_id=ctx.sender.id)
+    if customer.stage == "线索":
+        move_stage(customer, "已分配", ctx.now, changes)
+    ctx.log(customer, "assign", changes, text=f"分配给 {owner.display}")
+    reply = Reply()
+    moved = changes.moved()
+    stage = f"（{moved[0]} → {moved[1]}）" if moved else ""
+    handover = f"，原负责人 {member_label(previous)}" if previous else ""
+    reply.line(
+        f"✅ {customer_label(customer)} 已分配给 {ctx.mention(reply, owner)}{stage}{handover}"
+    )
+    reply.line("请在 2 个工作小时内跟进并用 /跟进 记录")
+    return reply

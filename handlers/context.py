@@ -1,0 +1,210 @@
+"""What a handler sees: the session, chat, sender, clock and settings, and helpers to reply.
+
+Handlers never see Flask or a platform object; everything arrives through this context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.messages import IncomingMessage, OutgoingMessage, Reply
+from handlers.format import customer_label, member_label, quote_name
+from handlers.registry import Command, CommandError, UsageError
+from models.chat import Chat
+from models.customer import Customer
+from models.customers import Changes, log_activity
+from models.member import ROLE_ADMIN, ROLE_MANAGER, ROLE_REP, Member
+from models.parsing import Candidate, match_name, sanitize_user_text, split_known_prefix
+
+PENDING_MINUTES = 10
+
+
+class Ambiguous(CommandError):
+    """Several customers fit a name: the reply is a numbered question, stored on the member."""
+
+    def __init__(self, text: str, pending: dict[str, Any]) -> None:
+        super().__init__(text)
+        self.pending = pending
+
+
+@dataclass
+class Context:
+    """One command's world; ``now`` is aware, in the chat's time zone."""
+
+    session: Session
+    chat: Chat
+    sender: Member
+    message: IncomingMessage
+    now: datetime
+    settings: Settings
+    entry_key: str
+    command: Command | None = None
+    args: str = ""
+    replies: list[OutgoingMessage] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # -- roles -------------------------------------------------------------------------------
+    def role_of(self, member: Member) -> str:
+        """Effective role: admins come from config, managers from /设置."""
+        admins = set(self.settings.bot.admins)
+        if member.user_id in admins or (member.name and member.name in admins):
+            return ROLE_ADMIN
+        return member.role if member.role in (ROLE_MANAGER, ROLE_REP) else ROLE_REP
+
+    @property
+    def is_manager(self) -> bool:
+        """Manager or admin."""
+        return self.role_of(self.sender) in (ROLE_MANAGER, ROLE_ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        """Admin (from config)."""
+        return self.role_of(self.sender) == ROLE_ADMIN
+
+    def managers(self) -> list[Member]:
+        """Members with the manager role in this chat."""
+        return list(
+            self.session.scalars(
+                select(Member)
+                .where(Member.chat_id == self.chat.id, Member.role == ROLE_MANAGER)
+                .order_by(Member.id)
+            )
+        )
+
+    def require_manager(self, action: str) -> None:
+        """Refuse unless the sender is a manager or admin, naming who may."""
+        if self.is_manager:
+            return
+        names = "、".join(sanitize_user_text(m.display, 20) for m in self.managers())
+        who = (
+            f"（本群经理：{names}）"
+            if names
+            else "（本群还没有经理，管理员可用 /设置 经理 @某人 指定）"
+        )
+        raise CommandError(f"⛔ 只有经理或管理员可以{action}{who}")
+
+    def require_admin(self, action: str) -> None:
+        """Refuse unless the sender is an admin from the config."""
+        if not self.is_admin:
+            raise CommandError(f"⛔ 只有管理员可以{action}（管理员在配置文件 [bot] admins 中设置）")
+
+    def require_can_change(self, customer: Customer, action: str = "修改") -> None:
+        """A rep changes only customers they own (or nobody owns); managers change any."""
+        if self.is_manager or customer.owner_id in (None, self.sender.id):
+            return
+        owner = member_label(customer.owner)
+        raise CommandError(
+            f"⛔ {customer_label(customer)} 的负责人是 {owner}，只有负责人或经理可以{action}"
+        )
+
+    # -- members -----------------------------------------------------------------------------
+    def member_from_mention(self, token: str) -> Member | None:
+        """The member a ``@name`` token refers to (created on first sight), or None."""
+        name = token.lstrip("@").strip()
+        if not name:
+            return None
+        for mention in self.message.mentions:
+            if mention.name == name or mention.user_id == name:
+                return member_for(self.session, self.chat, mention.user_id, mention.name, self.now)
+        return None
+
+    def mention(self, reply: Reply, member: Member) -> str:
+        """A notifying mention token of ``member`` inside ``reply``."""
+        return reply.mention(member.user_id, sanitize_user_text(member.display, 30))
+
+    # -- customers ---------------------------------------------------------------------------
+    def candidates(self) -> list[Candidate]:
+        """This chat's customers as match candidates."""
+        rows = self.session.execute(
+            select(Customer.id, Customer.name, Customer.aliases).where(
+                Customer.chat_id == self.chat.id
+            )
+        )
+        return [Candidate(id_, name, tuple(aliases or ())) for id_, name, aliases in rows]
+
+    def find_customer(
+        self, query: str, rest: str = "", missing_ok: bool = False
+    ) -> tuple[Customer | None, str]:
+        """Resolve a typed customer name by the matching ladder; returns (customer, rest).
+
+        A near match is used and noted in the reply; several → a numbered question (nothing
+        saved); none → None when ``missing_ok`` else a clear error.
+        """
+        candidates = self.candidates()
+        match = match_name(query, candidates)
+        if match.kind == "none":
+            split = split_known_prefix(query, candidates)
+            if split is not None:
+                cand, tail = split
+                return self.session.get(Customer, cand.key), f"{tail} {rest}".strip()
+            if missing_ok:
+                return None, rest
+            raise self.usage(f"没有找到客户“{sanitize_user_text(query, 30)}”，请检查名称")
+        if match.kind == "ambiguous":
+            options = match.options[:5]
+            lines = [f"🤔 “{sanitize_user_text(query, 30)}”对应多个客户，回复数字选择："]
+            lines += [f"{i}. {sanitize_user_text(c.name, 40)}" for i, c in enumerate(options, 1)]
+            pending = {
+                "command": self.command.name if self.command else "",
+                "args": self.args,
+                "query": query,
+                "options": [c.name for c in options],
+                "expires_at": (self.now + timedelta(minutes=PENDING_MINUTES)).isoformat(),
+            }
+            raise Ambiguous("\n".join(lines), pending)
+        customer = self.session.get(Customer, match.key)
+        if match.kind == "fuzzy":
+            self.notes.append(
+                f"（“{sanitize_user_text(query, 30)}”按 {customer_label(customer)} 处理）"
+            )
+        return customer, rest
+
+    def log(
+        self, customer: Customer, kind: str, changes: Changes | None = None, **fields: Any
+    ) -> None:
+        """Record an activity by the sender for this command's entry."""
+        log_activity(
+            self.session, customer, self.sender, kind, self.now, self.entry_key, changes, **fields
+        )
+
+    # -- replies -----------------------------------------------------------------------------
+    def usage(self, reason: str) -> UsageError:
+        """A usage error with this command's example."""
+        example = self.command.example if self.command else "/帮助"
+        return UsageError(reason, example)
+
+    def reply(self, message: OutgoingMessage | Reply | str) -> None:
+        """Queue a reply; the first one carries any notes (e.g. a fuzzy name match)."""
+        if isinstance(message, str):
+            message = OutgoingMessage(message)
+        elif isinstance(message, Reply):
+            message = message.build()
+        if self.notes:
+            message.text = "\n".join(filter(None, [message.text, *self.notes]))
+            self.notes = []
+        self.replies.append(message)
+
+
+def member_for(session: Session, chat: Chat, user_id: str, name: str, now: datetime) -> Member:
+    """Get or create the member; learn their display name when one is given."""
+    member = session.scalars(
+        select(Member).where(Member.chat_id == chat.id, Member.user_id == user_id)
+    ).first()
+    if member is None:
+        member = Member(chat_id=chat.id, user_id=user_id, name=name or "", created_at=now)
+        session.add(member)
+        session.flush()
+    elif name and member.name != name:
+        member.name = name
+    return member
+
+
+def quoted(name: str) -> str:
+    """A customer name as it must be typed in a command (quoted when it has spaces)."""
+    return quote_name(name)

@@ -1,0 +1,80 @@
+"""/客户 客户: the customer's card — owner, stage, amounts, dates, last 10 activities."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.messages import Card, CardSection, OutgoingMessage
+from handlers.common import next_follow_up
+from handlers.context import Context
+from handlers.format import customer_label, fmt_money, member_label
+from handlers.registry import command
+from models.activity import Activity
+from models.parsing import sanitize_user_text, split_first
+
+KIND_NAMES = {
+    "create": "建档",
+    "follow_up": "跟进",
+    "stage": "改阶段",
+    "assign": "分配",
+    "payment": "回款",
+    "won": "签约",
+    "lost": "输单",
+    "reminder": "提醒",
+    "undo": "撤销",
+}
+STATUS_NAMES = {"open": "进行中", "won": "赢单", "lost": "输单"}
+
+
+@command(
+    "客户",
+    aliases=("kh", "customer", "查", "查客户"),
+    usage="/客户 客户",
+    summary="查看客户卡片：负责人、阶段、金额、下次跟进、最近 10 条记录",
+    example="/客户 华为",
+    group="查看",
+)
+def customer_card(ctx: Context, args: str) -> OutgoingMessage:
+    """Show one customer."""
+    name, _ = split_first(args)
+    if not name:
+        raise ctx.usage("请写上客户名称")
+    customer, _ = ctx.find_customer(name)
+    status = STATUS_NAMES.get(customer.status, customer.status)
+    info = [
+        f"负责人：{member_label(customer.owner)}｜阶段：{customer.stage}（{status}）",
+        f"金额：{fmt_money(customer.amount)}"
+        + (f"｜已回款：{fmt_money(customer.paid_amount)}" if customer.paid_amount else ""),
+        f"下次跟进：{next_follow_up(customer, ctx.now.tzinfo) or '未设置'}",
+    ]
+    if customer.source:
+        info.append(f"来源：{sanitize_user_text(customer.source, 40)}")
+    if customer.lost_reason and customer.stage == "输单":
+        info.append(f"输单原因：{sanitize_user_text(customer.lost_reason, 60)}")
+    activities = ctx.session.scalars(
+        select(Activity)
+        .where(Activity.customer_id == customer.id, Activity.undone_at.is_(None))
+        .order_by(Activity.id.desc())
+        .limit(10)
+    ).all()
+    history = []
+    for a in activities:
+        when = a.created_at.astimezone(ctx.now.tzinfo)
+        line = (
+            f"{when.month}月{when.day}日 {member_label(a.member)} {KIND_NAMES.get(a.kind, a.kind)}"
+        )
+        if a.text:
+            line += f"：{sanitize_user_text(a.text, 60)}"
+        if a.stage_from and a.stage_to:
+            line += f"（{a.stage_from} → {a.stage_to}）"
+        if a.amount is not None:
+            line += f"｜{fmt_money(a.amount)}"
+        history.append(line)
+    card = Card(
+        title=f"📇 {customer_label(customer)}",
+        sections=[
+            CardSection(lines=info),
+            CardSection(heading="最近记录", lines=history or ["暂无"]),
+        ],
+    )
+    return OutgoingMessage("", card=card)

@@ -1,0 +1,100 @@
+"""/跟进 客户 内容 [时间]: log a follow-up; the heart of the bot."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from handlers.common import (
+    check_new_name,
+    end_of_day,
+    future_date,
+    set_follow_up,
+    summary_line,
+)
+from handlers.context import Context
+from handlers.format import customer_label
+from handlers.registry import command
+from models.customer import Customer
+from models.customers import CREATED, Changes, advance_stage, move_stage
+from models.parsing import find_amount, normalize_name, split_first
+from models.stages import LOST, infer_stage
+
+FOLLOWING = "跟进中"
+
+
+@command(
+    "跟进",
+    aliases=("gj", "follow", "fu", "记录"),
+    usage="/跟进 客户 内容 [下次时间]",
+    summary="记录一次跟进；新客户自动建档；写上时间就设好下次跟进，提到报价/签约/回款会推进阶段",
+    example="/跟进 华为 报价已发 下周三回访",
+)
+def follow_up(ctx: Context, args: str) -> Reply:
+    """Log a follow-up, creating the customer if new, inferring stage and next date."""
+    name, rest = split_first(args)
+    if not name:
+        raise ctx.usage("请写上客户名称和跟进内容")
+    customer, rest = ctx.find_customer(name, rest, missing_ok=True)
+    if not rest:
+        raise ctx.usage("请写上跟进内容")
+    reply = Reply()
+    changes = Changes()
+    if customer is None:
+        customer = _create(ctx, name)
+        reply.line(
+            f"🆕 新客户 {customer_label(customer)} 已建档，负责人 {ctx.mention(reply, ctx.sender)}"
+        )
+    else:
+        ctx.require_can_change(customer, "跟进")
+        if customer.owner_id is None:
+            changes.set(customer, owner_id=ctx.sender.id)
+            reply.line(
+                f"👤 {customer_label(customer)} 的负责人设为 {ctx.mention(reply, ctx.sender)}"
+            )
+    if customer.stage in ("线索", "已分配"):
+        move_stage(customer, FOLLOWING, ctx.now, changes)
+    inferred = infer_stage(rest)
+    if inferred:
+        advance_stage(customer, inferred, ctx.now, changes)
+    hit = future_date(ctx, rest)
+    if hit is not None:
+        set_follow_up(customer, hit, changes)
+    elif customer.next_follow_up_at is not None and customer.next_follow_up_at < end_of_day(
+        ctx.now
+    ):
+        set_follow_up(customer, None, changes)
+    found = find_amount(rest)
+    if found is not None:
+        changes.set(customer, amount=found[0])
+    changes.set(customer, last_activity_at=ctx.now)
+    ctx.log(
+        customer,
+        "follow_up",
+        changes,
+        text=rest,
+        amount=found[0] if found else None,
+        next_follow_up_at=hit.when if hit else None,
+    )
+    reply.line(summary_line(ctx, customer, changes))
+    if customer.stage == LOST:
+        reply.line(f"ℹ️ 该客户已输单；要重新跟进请用 /阶段 {customer_label(customer)} 跟进中")
+    return reply
+
+
+def _create(ctx: Context, name: str) -> Customer:
+    """A new customer owned by the sender, created by a follow-up."""
+    name = check_new_name(ctx, name)
+    customer = Customer(
+        chat_id=ctx.chat.id,
+        name=name,
+        key=normalize_name(name),
+        aliases=[],
+        owner_id=ctx.sender.id,
+        stage=FOLLOWING,
+        status="open",
+        created_at=ctx.now,
+        stage_entered_at=ctx.now,
+    )
+    ctx.session.add(customer)
+    ctx.session.flush()
+    ctx.log(customer, "create", Changes({CREATED: [None, True]}), stage_to=FOLLOWING)
+    return customer

@@ -1,0 +1,57 @@
+"""How replies show dates, money, stages and customer names (Chinese, short)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from models.customer import Customer
+from models.parsing import sanitize_user_text
+
+WEEKDAYS = "一二三四五六日"
+
+
+def customer_label(customer: Customer) -> str:
+    """The customer's name, safe to show."""
+    return sanitize_user_text(customer.name, 40)
+
+
+def quote_name(name: str) -> str:
+    """A name as it must be typed (quoted when it has spaces)."""
+    return f"“{name}”" if any(ch.isspace() for ch in name) else name
+
+
+def fmt_date(value: datetime | date, has_time: bool = False) -> str:
+    """12月2日(周三), plus 15:00 when a time was given."""
+    text = f"{value.month}月{value.day}日(周{WEEKDAYS[value.weekday()]})"
+    if has_time and isinstance(value, datetime):
+        text += f" {value:%H:%M}"
+    return text
+
+
+def fmt_money(amount: Decimal | None) -> str:
+    """5.5万 for large amounts, 8,000元 below ten thousand."""
+    if amount is None:
+        return "未填"
+    amount = Decimal(amount)
+    if amount >= 10000:
+        wan = (amount / 10000).quantize(Decimal("0.01")).normalize()
+        return f"{wan:f}万"
+    value = amount.quantize(Decimal("0.01")).normalize()
+    return f"{value:,f}元"
+
+
+def fmt_ago(days: int) -> str:
+    """今天 / 昨天 / N 天前."""
+    if days <= 0:
+        return "今天"
+    if days == 1:
+        return "昨天"
+    return f"{days} 天前"
+
+
+def member_label(member: object | None) -> str:
+    """A member's display name, safe to show (未分配 for nobody)."""
+    if member is None:
+        return "未分配"
+    return sanitize_user_text(member.display, 30)  # type: ignore[attr-defined]

@@ -1,0 +1,46 @@
+"""/帮助 [命令]: help generated from the registry, so it can never drift from the code."""
+
+from __future__ import annotations
+
+from handlers import registry
+from handlers.context import Context
+from handlers.registry import command
+
+
+@command(
+    "帮助",
+    aliases=("bz", "help", "h", "?", "？", "命令"),
+    usage="/帮助 [命令]",
+    summary="查看全部命令，或某个命令的详细用法",
+    example="/帮助 跟进",
+    group="查看",
+)
+def help_(ctx: Context, args: str) -> str:
+    """List commands, or explain one."""
+    word = args.split()[0] if args.split() else ""
+    if word:
+        cmd = registry.get(word)
+        if cmd is None:
+            hint = registry.suggest(word.lstrip("/"))
+            raise ctx.usage(
+                f"没有 /{word.lstrip('/')[:10]} 这个命令"
+                + (f"，你是不是想问 /{hint}？" if hint else "")
+            )
+        aliases = "、".join(f"/{a}" for a in cmd.aliases)
+        lines = [
+            f"📖 {cmd.usage}",
+            cmd.summary,
+            f"例如：{cmd.example}",
+            f"谁能用：{cmd.who}",
+        ]
+        if aliases:
+            lines.append(f"简写：{aliases}")
+        return "\n".join(lines)
+    lines = ["📖 跟进助手命令（@我 后发送，斜杠可省略）："]
+    for group in ("记录", "查看", "管理"):
+        lines.append(f"【{group}】")
+        for cmd in registry.commands():
+            if cmd.group == group:
+                lines.append(f"{cmd.usage} — {cmd.summary}")
+    lines.append("发送 /帮助 命令名 查看详细用法，例如 /帮助 跟进")
+    return "\n".join(lines)

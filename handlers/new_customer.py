@@ -1,0 +1,91 @@
+"""/新客户 客户 [@负责人] [金额] [来源]: register a lead."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from handlers.common import check_new_name, summary_line
+from handlers.context import Context
+from handlers.format import customer_label, fmt_money, member_label
+from handlers.registry import CommandError, command
+from models.customer import Customer
+from models.customers import CREATED, Changes
+from models.parsing import (
+    match_name,
+    normalize_name,
+    parse_amount,
+    sanitize_user_text,
+    split_first,
+)
+
+
+@command(
+    "新客户",
+    aliases=("xkh", "new", "新建", "加客户"),
+    usage="/新客户 客户 [@负责人] [金额] [来源]",
+    summary="登记新客户；写了负责人就直接分配（只有经理能指定别人）",
+    example="/新客户 华为 @张三 50万 展会",
+)
+def new_customer(ctx: Context, args: str) -> Reply:
+    """Create a customer at 线索, or at 已分配 when an owner is named."""
+    name, rest = split_first(args)
+    if not name:
+        raise ctx.usage("请写上客户名称")
+    name = check_new_name(ctx, name)
+    existing = match_name(name, ctx.candidates())
+    if existing.kind in ("exact", "alias", "core"):
+        other = ctx.session.get(Customer, existing.key)
+        owner = member_label(other.owner)
+        raise CommandError(
+            f"❌ 客户 {customer_label(other)} 已存在（负责人 {owner}，阶段 {other.stage}），"
+            f"记录进展请用 /跟进 {customer_label(other)} 内容"
+        )
+    owner = None
+    amount = None
+    source: list[str] = []
+    for word in rest.split():
+        if word[0] in "@＠":
+            if owner is not None:
+                raise ctx.usage("只能指定一位负责人")
+            owner = ctx.member_from_mention(word)
+            if owner is None:
+                raise ctx.usage(f"找不到群成员 {word}，请用 @ 选择负责人")
+        elif amount is None and (value := parse_amount(word)) is not None:
+            amount = value
+        else:
+            source.append(word)
+    if owner is not None and owner.id != ctx.sender.id:
+        ctx.require_manager("把客户分配给别人")
+    customer = Customer(
+        chat_id=ctx.chat.id,
+        name=name,
+        key=normalize_name(name),
+        aliases=[],
+        owner_id=owner.id if owner else None,
+        stage="已分配" if owner else "线索",
+        status="open",
+        source=" ".join(source)[:100],
+        amount=amount,
+        created_at=ctx.now,
+        stage_entered_at=ctx.now,
+        assigned_at=ctx.now if owner else None,
+        assigned_by_id=ctx.sender.id if owner else None,
+        last_activity_at=ctx.now,
+    )
+    ctx.session.add(customer)
+    ctx.session.flush()
+    ctx.log(
+        customer, "create", Changes({CREATED: [None, True]}), stage_to=customer.stage, amount=amount
+    )
+    reply = Reply()
+    line = summary_line(ctx, customer, Changes(), prefix="🆕 新客户")
+    details = []
+    if owner is not None:
+        details.append(f"负责人 {ctx.mention(reply, owner)}")
+    if amount is not None:
+        details.append(f"金额 {fmt_money(amount)}")
+    if customer.source:
+        details.append(f"来源 {sanitize_user_text(customer.source, 40)}")
+    reply.line("｜".join([line, *details]))
+    if owner is None:
+        reply.line(f"经理可用 /分配 {customer_label(customer)} @某人 指定负责人")
+    return reply

@@ -1,0 +1,44 @@
+"""/提醒 客户 时间 [事项]: set the next follow-up."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from handlers.common import set_follow_up, summary_line
+from handlers.context import Context
+from handlers.registry import command
+from models.customers import Changes
+from models.parsing import find_when, sanitize_user_text, split_first
+
+
+@command(
+    "提醒",
+    aliases=("tx", "remind", "下次"),
+    usage="/提醒 客户 时间 [事项]",
+    summary="设定下次跟进时间，到期当天早上会提醒负责人",
+    example="/提醒 华为 下周三下午3点 送样品",
+    who="负责人、经理",
+)
+def remind(ctx: Context, args: str) -> Reply:
+    """Set the customer's next follow-up date (and what it is about)."""
+    name, rest = split_first(args)
+    if not name:
+        raise ctx.usage("请写上客户名称和时间")
+    customer, rest = ctx.find_customer(name, rest)
+    ctx.require_can_change(customer, "设提醒")
+    if not rest:
+        raise ctx.usage("请写上提醒时间")
+    hit = find_when(rest, ctx.now)
+    if hit is None:
+        raise ctx.usage(
+            f"没看懂时间“{sanitize_user_text(rest, 30)}”，可以写 明天、下周三、12月5日下午3点"
+        )
+    if hit.when < ctx.now and hit.has_time:
+        raise ctx.usage("这个时间已经过去了，请写一个以后的时间")
+    note = (rest[: hit.span[0]] + rest[hit.span[1] :]).strip()
+    changes = Changes()
+    set_follow_up(customer, hit, changes)
+    ctx.log(customer, "reminder", changes, text=note, next_follow_up_at=hit.when)
+    reply = Reply().line(summary_line(ctx, customer, changes, prefix="⏰"))
+    if note:
+        reply.line(f"事项：{sanitize_user_text(note, 100)}")
+    return reply

@@ -1,0 +1,42 @@
+"""The activity log: every change to a customer is one row, which makes undo and reports cheap."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+from models.customer import MONEY
+from models.member import Member
+
+KINDS = ("create", "follow_up", "stage", "assign", "payment", "won", "lost", "reminder", "undo")
+
+
+class Activity(Base):
+    """One logged event; ``changes`` holds {field: [old, new]} so an entry can be undone."""
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+    customer_name: Mapped[str] = mapped_column(String(100))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    stage_from: Mapped[str | None] = mapped_column(String(16))
+    stage_to: Mapped[str | None] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    next_follow_up_at: Mapped[datetime | None]
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    entry_key: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    undone_at: Mapped[datetime | None]
+
+    member: Mapped[Member | None] = relationship(lazy="joined")

@@ -1,0 +1,80 @@
+"""The durable pipeline tables: inbox (received), outbox (to send), job_run (exactly-once jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+PENDING = "pending"
+DONE = "done"
+SENT = "sent"
+FAILED = "failed"
+
+
+class Inbox(Base):
+    """A received message, committed before the platform gets its 200."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "message_id"),
+        Index("ix_inbox_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(200))
+    chat_external_id: Mapped[str] = mapped_column(String(128))
+    sender_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(8), default=PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class Outbox(Base):
+    """A message to deliver; ``key`` doubles as the platform idempotency key."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_external_id: Mapped[str] = mapped_column(String(128), index=True)
+    inbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox.id", ondelete="SET NULL"), index=True
+    )
+    job: Mapped[str] = mapped_column(String(32), default="")
+    reply_to: Mapped[str] = mapped_column(String(200), default="")
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(8), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    leased_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str] = mapped_column(String(200), default="")
+
+
+class JobRun(Base):
+    """A claimed scheduled run; the unique (job, chat, period) makes every job exactly-once."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "chat_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    messages: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,188 @@
+"""Sales stages: the ladder, user-typed stage names and stage inference from free-text notes.
+
+Pure functions, no I/O. The caller applies forward-only logic; `infer_stage` only reports the
+furthest stage a note *claims has happened*.
+
+Inference policy (documented choice): a keyword only counts when it states a completed fact
+(报价已发, 合同签了, 款到了 ...). It is ignored when its clause (text between punctuation or
+whitespace) contains a negation or a future/intent marker before it (没, 未, 不, 准备, 打算,
+计划, 要, 将, 等, 催, 下周, 明天 ...) or a question marker after it (吗, 没, ?). So
+"准备报价" / "下周报价" / "等回款" / "催回款" / "签约了吗" never move the stage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+LADDER: tuple[str, ...] = ("线索", "已分配", "跟进中", "已报价", "已签约", "已回款", "售后")
+LOST = "输单"
+ALL_STAGES: tuple[str, ...] = LADDER + (LOST,)
+WON_STAGES: frozenset[str] = frozenset({"已签约", "已回款", "售后"})
+
+
+def stage_index(stage: str) -> int:
+    """Position of `stage` in LADDER; -1 for LOST. Raises ValueError for unknown stages."""
+    if stage == LOST:
+        return -1
+    return LADDER.index(stage)
+
+
+def status_for(stage: str) -> str:
+    """Customer status for a stage: "lost", "won" or "open"."""
+    if stage == LOST:
+        return "lost"
+    if stage in WON_STAGES:
+        return "won"
+    return "open"
+
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "线索": ("线索", "新线索", "潜客", "潜在客户", "新客户", "lead"),
+    "已分配": ("已分配", "分配", "分配了", "已指派", "指派", "assigned"),
+    "跟进中": ("跟进中", "跟进", "在跟进", "正在跟进", "沟通中", "洽谈中", "洽谈", "following"),
+    "已报价": ("已报价", "报价", "报过价", "报了价", "报价了", "已报", "报价已发", "quoted"),
+    "已签约": (
+        "已签约",
+        "签约",
+        "签约了",
+        "签单",
+        "签了",
+        "已签",
+        "已签单",
+        "签合同",
+        "成交",
+        "已成交",
+        "赢单",
+        "赢了",
+        "中标",
+        "won",
+    ),
+    "已回款": (
+        "已回款",
+        "回款",
+        "回款了",
+        "已付款",
+        "付款",
+        "到账",
+        "已到账",
+        "收款",
+        "已收款",
+        "打款",
+        "已打款",
+        "paid",
+    ),
+    "售后": ("售后", "售后中", "交付", "已交付", "交付中", "服务中", "delivered"),
+    "输单": (
+        "输单",
+        "已输单",
+        "丢单",
+        "输了",
+        "失败",
+        "丢了",
+        "黄了",
+        "流失",
+        "放弃",
+        "lost",
+    ),
+}
+_ALIAS_TO_STAGE: dict[str, str] = {
+    alias: stage for stage, aliases in _ALIASES.items() for alias in aliases
+}
+
+
+def parse_stage_name(text: str) -> str | None:
+    """Map a user-typed stage name (exact name or natural alias) to its canonical stage."""
+    if not text:
+        return None
+    key = unicodedata.normalize("NFKC", text)
+    key = re.sub(r"[\s\u200b-\u200d\u2060\ufeff]+", "", key).casefold()
+    key = key.strip("。.!！~～")
+    if key.endswith("阶段") and len(key) > 2:
+        key = key[:-2]
+    return _ALIAS_TO_STAGE.get(key)
+
+
+# Positive "this happened" patterns per stage, in ladder order. Patterns must express completion.
+_DONE = r"(?:了|过|完|好|出去)"
+_AMT = r"\s*[¥￥]?\s*[\d零一二两三四五六七八九十百千万]"
+_STAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "已报价",
+        re.compile(
+            r"已经?报价|已经?发(?:送)?报价|报价单?已经?(?:发|发送|提交|给|出|报)"
+            r"|报价单?(?:发|发送|提交|给|报)" + _DONE + r"|发(?:送)?(?:了|过)报价"
+            r"|报(?:了|过|完)价|出(?:了|过)报价|报价完成|报价" + _AMT
+        ),
+    ),
+    (
+        "已签约",
+        re.compile(
+            r"已经?签(?!收)(?:约|单|合同|了|署|订)?|签约(?:了|成功|完成)|签单|签(?:了|好|完)|签下(?:了|来)"
+            r"|签合同了|合同已?经?(?:签|盖章)(?:了|订|署|好|完|下)?|成交(?!价|率)|赢单"
+            r"|中标|拿下(?:了)?(?:订单|单子|合同)|下单了"
+        ),
+    ),
+    (
+        "已回款",
+        re.compile(
+            r"(?:款|钱)(?:已经?|都)?到(?:了|账)|已经?到账|到账了|已经?回款|回款(?:了|到账)"
+            r"|回款" + _AMT + r"|已经?(?:打款|付款|付清|收款)|(?:打款|付款|收款)(?:了|完成)"
+            r"|收到(?:了)?[^\s，,。;；]{0,5}款|款项已经?到"
+        ),
+    ),
+    (
+        "售后",
+        re.compile(
+            r"已经?交付|交付(?:了|完成|完毕)|(?:进入|转入?|转到)售后|售后阶段"
+            r"|已经?验收|验收(?:通过|完成|了)|已经?上线"
+        ),
+    ),
+)
+
+_CLAUSE_SPLIT = re.compile(r"[\s，,。；;！!？?\n、]")
+_NEG_BEFORE = re.compile(
+    r"没|未|不|别|待|等|催|尚|准备|打算|计划|预计|预期|将|要|需要|想|争取|希望|如果|若|是否"
+    r"|下周|下礼拜|下星期|明天|后天|下个?月|月底|年底|回头|稍后|马上|尽快"
+)
+_NEG_AFTER = re.compile(r"吗|么|没|否|\?|？")
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Start and end of the clause containing text[start:end]."""
+    left = start
+    while left > 0 and not _CLAUSE_SPLIT.match(text[left - 1]):
+        left -= 1
+    right = end
+    while right < len(text) and not _CLAUSE_SPLIT.match(text[right]):
+        right += 1
+    return left, right
+
+
+def _is_negated(text: str, start: int, end: int) -> bool:
+    """True when the clause around a keyword negates it or states it as future intent."""
+    left, right = _clause_bounds(text, start, end)
+    before = text[left:start]
+    after = text[end:right]
+    if _NEG_BEFORE.search(before):
+        return True
+    # A question or a negation after the keyword: "签约了吗", "报价发了没", "到账了?".
+    if _NEG_AFTER.match(after) or "吗" in after:
+        return True
+    return right < len(text) and text[right] in "?？"
+
+
+def infer_stage(text: str) -> str | None:
+    """Furthest stage (已报价 or later, never 输单) that a free-text follow-up note implies."""
+    if not text:
+        return None
+    text = unicodedata.normalize("NFKC", text)
+    best: str | None = None
+    for stage, pattern in _STAGE_PATTERNS:
+        for m in pattern.finditer(text):
+            if _is_negated(text, m.start(), m.end()):
+                continue
+            if best is None or stage_index(stage) > stage_index(best):
+                best = stage
+            break
+    return best
