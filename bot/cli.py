@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -54,41 +53,21 @@ def _say_one(
     at: str | None,
     message_id: str | None,
 ) -> list[dict[str, Any]] | None:
-    """Send one line through the whole pipeline; the bot's replies, or None for a redelivery."""
-    from sqlalchemy import select
-
-    from bot.adapters.console import parse_console, render_text
-    from bot.messages import OutgoingMessage
-    from bot.runtime import system_clock
-    from models.pipeline import SENT, Outbox
+    """One line through the pipeline; replies as JSON-able dicts, or None for a redelivery."""
+    from bot.adapters.console import render_text
 
     when = _local_time(at, settings) if at else None
-    runtime.clock = (lambda: when) if when else system_clock
-    message = parse_console(
-        chat,
-        sender,
-        text,
-        message_id or f"cli-{uuid.uuid4().hex}",
-        sent_at=when.isoformat() if when else "",
-        bot_name=settings.bot.name,
-    )
-    inbox_id = runtime.receive(message)
-    runtime.drain()
-    if inbox_id is None:
+    if when is None:
+        from bot.runtime import system_clock
+
+        runtime.clock = system_clock
+    replies = runtime.say(chat, sender, text, at=when, message_id=message_id)
+    if replies is None:
         return None
-    with runtime.sessions() as session:
-        rows = session.scalars(
-            select(Outbox)
-            .where(Outbox.inbox_id == inbox_id, Outbox.status == SENT)
-            .order_by(Outbox.id)
-        ).all()
-        replies = []
-        for row in rows:
-            out = OutgoingMessage.from_payload(row.payload)
-            replies.append(
-                {"text": render_text(out), "mentions": [m.name or m.user_id for m in out.mentions]}
-            )
-    return replies
+    return [
+        {"text": render_text(out), "mentions": [m.name or m.user_id for m in out.mentions]}
+        for out in replies
+    ]
 
 
 def cmd_say(args: argparse.Namespace) -> int:

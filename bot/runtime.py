@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,7 +17,7 @@ from bot import dispatcher, inbox, sender
 from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Settings
-from bot.messages import IncomingMessage
+from bot.messages import IncomingMessage, OutgoingMessage
 from models.db import is_sqlite, make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,45 @@ class Runtime:
         """Dispatch and deliver until nothing is left that is due now (used by the CLI)."""
         while self.dispatch() or self.deliver():
             pass
+
+    def say(
+        self,
+        chat: str,
+        sender: str,
+        text: str,
+        at: datetime | None = None,
+        message_id: str | None = None,
+    ) -> list[OutgoingMessage] | None:
+        """Send a console line through the whole pipeline and return the bot's replies.
+
+        ``at`` fixes the clock for this message; None for a redelivered (dropped) message.
+        """
+        from sqlalchemy import select
+
+        from bot.adapters.console import parse_console
+        from models.pipeline import SENT, Outbox
+
+        if at is not None:
+            self.clock = lambda: at
+        message = parse_console(
+            chat,
+            sender,
+            text,
+            message_id or f"console-{uuid.uuid4().hex}",
+            sent_at=at.isoformat() if at else "",
+            bot_name=self.settings.bot.name,
+        )
+        inbox_id = self.receive(message)
+        self.drain()
+        if inbox_id is None:
+            return None
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Outbox)
+                .where(Outbox.inbox_id == inbox_id, Outbox.status == SENT)
+                .order_by(Outbox.id)
+            ).all()
+            return [OutgoingMessage.from_payload(row.payload) for row in rows]
 
     def health(self) -> dict[str, object]:
         """Database status and pipeline backlog for /healthz."""

@@ -1,0 +1,316 @@
+"""The CLI contract: `genjin say` (one line, --json, --script, --message-id, --at), `export`, `db`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_URL
+
+
+def run(
+    args: list[str], db: str, cwd: Path, check: bool = True, **env: str
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "GENJIN_DATABASE_URL": db, **env}
+    environment.pop("GENJIN_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(params=["sqlite", "postgresql"] if PG_URL else ["sqlite"])
+def db(request, tmp_path) -> str:
+    """A database URL for CLI subprocesses: a new SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cli.db"
+    import uuid
+
+    from sqlalchemy import text
+
+    from models.db import make_engine
+
+    schema = f"genjin_cli_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    request.addfinalizer(lambda: _drop(admin, schema))
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop(admin, schema: str) -> None:
+    from sqlalchemy import text
+
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_say_prints_the_reply(db, tmp_path):
+    out = run(
+        [
+            "say",
+            "--chat",
+            "销售一组",
+            "--as",
+            "张三",
+            "--at",
+            "2026-11-27T10:00",
+            "/跟进 客户A 报价已发 明天回访",
+        ],
+        db,
+        tmp_path,
+    )
+    assert (
+        out.stdout
+        == "🆕 新客户 客户A 已建档，负责人 @张三\n✅ 客户A｜跟进中 → 已报价｜下次跟进 11月28日(周六)\n"
+    )
+
+
+def test_say_json_and_redelivery_with_message_id(db, tmp_path):
+    args = [
+        "say",
+        "--chat",
+        "c",
+        "--as",
+        "张三",
+        "--at",
+        "2026-11-27T10:00",
+        "--message-id",
+        "om_1",
+        "--json",
+        "/跟进 客户A 明天回访",
+    ]
+    first = json.loads(run(args, db, tmp_path).stdout)
+    assert first == [
+        {
+            "text": "🆕 新客户 客户A 已建档，负责人 @张三\n✅ 客户A｜跟进中｜下次跟进 11月28日(周六)",
+            "mentions": ["张三"],
+        }
+    ]
+    assert json.loads(run(args, db, tmp_path).stdout) == []
+    exported = json.loads(run(["export", "--chat", "c", "--format", "json"], db, tmp_path).stdout)
+    assert len(exported["activities"]) == 2
+
+
+def test_at_fixes_the_clock_in_the_chat_time_zone(db, tmp_path):
+    run(
+        ["say", "--chat", "c", "--as", "张三", "--at", "2026-12-30T23:30", "/跟进 客户A 明天回访"],
+        db,
+        tmp_path,
+    )
+    (customer,) = json.loads(run(["export", "--chat", "c"], db, tmp_path).stdout)["customers"]
+    assert customer["next_follow_up"] == "2026-12-31T00:00:00+08:00"
+    assert customer["last_activity_at"] == "2026-12-30T23:30:00+08:00"
+
+
+def test_bad_at_is_one_line_error(db, tmp_path):
+    out = run(
+        ["say", "--chat", "c", "--as", "x", "--at", "tomorrow", "/帮助"], db, tmp_path, check=False
+    )
+    assert out.returncode == 2 and out.stderr.startswith("genjin: --at:")
+
+
+def test_say_script_replays_a_team_conversation(db, tmp_path):
+    """The scripted conversation a sales manager would run through."""
+    lines = [
+        {"chat": "销售一组", "as": "老板", "text": "/设置 经理 @王经理", "at": "2026-11-23T09:00"},
+        {
+            "chat": "销售一组",
+            "as": "王经理",
+            "text": "/新客户 华为技术有限公司 50万 展会",
+            "at": "2026-11-23T09:10",
+        },
+        {"chat": "销售一组", "as": "王经理", "text": "/新客户 华润集团", "at": "2026-11-23T09:11"},
+        {
+            "chat": "销售一组",
+            "as": "王经理",
+            "text": "/分配 华为技术 @张三",
+            "at": "2026-11-23T09:12",
+        },
+        {
+            "chat": "销售一组",
+            "as": "张三",
+            "text": "@跟进助手 /跟进 华为 电话沟通，报价已发 5.5万 下周三回访",
+            "at": "2026-11-23T11:00",
+        },
+        {
+            "chat": "销售一组",
+            "as": "李四",
+            "text": "/跟进 华为 我顺便问了下",
+            "at": "2026-11-23T11:05",
+        },
+        {"chat": "销售一组", "as": "李四", "text": "/分配 华润 @李四", "at": "2026-11-23T11:06"},
+        {
+            "chat": "销售一组",
+            "as": "李四",
+            "text": "／跟进 小米 初次拜访，明天下午3点再聊",
+            "at": "2026-11-23T14:00",
+        },
+        {
+            "chat": "销售一组",
+            "as": "李四",
+            "text": "/新客户 东方科技 老客户介绍",
+            "at": "2026-11-23T14:01",
+        },
+        {"chat": "销售一组", "as": "李四", "text": "/新客户 东方电气", "at": "2026-11-23T14:01"},
+        {"chat": "销售一组", "as": "李四", "text": "/跟进 东方 补充资料", "at": "2026-11-23T14:02"},
+        {"chat": "销售一组", "as": "李四", "text": "2", "at": "2026-11-23T14:03"},
+        {"chat": "销售一组", "as": "李四", "text": "/撤销", "at": "2026-11-23T14:04"},
+        {"chat": "销售一组", "as": "张三", "text": "/跟进 华为", "at": "2026-11-23T15:00"},
+        {"chat": "销售一组", "as": "张三", "text": "/客户 华为", "at": "2026-11-23T15:01"},
+        {
+            "chat": "销售一组",
+            "as": "张三",
+            "text": "/跟进 华为 电话沟通，报价已发 5.5万 下周三回访",
+            "at": "2026-11-23T11:00",
+            "message_id": "dup",
+        },
+        {
+            "chat": "销售一组",
+            "as": "张三",
+            "text": "/跟进 华为 电话沟通，报价已发 5.5万 下周三回访",
+            "at": "2026-11-23T11:00",
+            "message_id": "dup",
+        },
+    ]
+    script = tmp_path / "week.jsonl"
+    script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    result = run(["say", "--script", str(script)], db, tmp_path, GENJIN_BOT_ADMINS="老板")
+    out = [json.loads(x) for x in result.stdout.splitlines()]
+    texts = [[r["text"] for r in o["replies"]] for o in out]
+    assert texts[0] == [
+        "✅ 已将 @王经理 设为经理\n经理可以 /分配 客户、修改任何客户，并收到升级提醒"
+    ]
+    assert texts[1][0].startswith("🆕 新客户 华为技术有限公司｜线索｜金额 50万｜来源 展会")
+    assert texts[3] == [
+        "✅ 华为技术有限公司 已分配给 @张三（线索 → 已分配）\n请在 2 个工作小时内跟进并用 /跟进 记录"
+        "\n（“华为技术”按 华为技术有限公司 处理）"
+    ]
+    assert out[3]["replies"][0]["mentions"] == ["张三"]
+    assert texts[4] == ["✅ 华为技术有限公司｜已分配 → 已报价｜金额 5.5万｜下次跟进 12月2日(周三)"]
+    assert texts[5][0].startswith("⛔ 华为技术有限公司 的负责人是 张三，只有负责人或经理可以跟进")
+    assert texts[6][0].startswith("⛔ 只有经理或管理员可以分配客户（本群经理：王经理）")
+    assert texts[7] == [
+        "🆕 新客户 小米 已建档，负责人 @李四\n✅ 小米｜跟进中｜下次跟进 11月24日(周二) 15:00"
+    ]
+    assert texts[8][0].startswith("🆕 新客户 东方科技｜线索｜来源 老客户介绍")
+    assert texts[10] in (
+        ["🤔 “东方”对应多个客户，回复数字选择：\n1. 东方科技\n2. 东方电气"],
+        ["🤔 “东方”对应多个客户，回复数字选择：\n1. 东方电气\n2. 东方科技"],
+    )
+    chosen = texts[10][0].splitlines()[2][3:]
+    assert texts[11] == [f"👤 {chosen} 的负责人设为 @李四\n✅ {chosen}｜线索 → 跟进中"]
+    assert texts[12] == [f"↩️ 已撤销对 {chosen} 的记录：补充资料，客户已恢复原样"]
+    assert texts[13][0].startswith("❌ 请写上跟进内容\n例如：/跟进 华为 报价已发 下周三回访")
+    assert texts[14][0].startswith("【📇 华为技术有限公司】")
+    assert (
+        out[15]["duplicate"] is False and out[16]["duplicate"] is True and out[16]["replies"] == []
+    )
+
+    exported = json.loads(
+        run(["export", "--chat", "销售一组", "--format", "json"], db, tmp_path).stdout
+    )
+    customers = {c["name"]: c for c in exported["customers"]}
+    huawei = customers["华为技术有限公司"]
+    assert (huawei["stage"], huawei["status"], huawei["owner"]) == ("已报价", "open", "张三")
+    assert huawei["amount"] == 55000.0
+    assert huawei["next_follow_up"] == "2026-12-02T00:00:00+08:00"
+    assert customers["华润集团"]["stage"] == "线索" and customers["华润集团"]["owner"] is None
+    assert customers[chosen]["stage"] == "线索" and customers[chosen]["owner"] is None  # undone
+    kinds = [
+        (a["customer"], a["kind"], a["member"])
+        for a in exported["activities"]
+        if a["undone_at"] is None
+    ]
+    assert ("华为技术有限公司", "assign", "王经理") in kinds
+    assert not any(m == "李四" and c == "华为技术有限公司" for c, _, m in kinds)
+    undone = [a for a in exported["activities"] if a["undone_at"]]
+    assert undone and all(a["member"] == "李四" for a in undone)
+    for a in exported["activities"]:
+        assert set(a) >= {
+            "customer",
+            "member",
+            "kind",
+            "text",
+            "stage_from",
+            "stage_to",
+            "amount",
+            "created_at",
+            "undone_at",
+        }
+    for c in exported["customers"]:
+        assert set(c) >= {
+            "name",
+            "stage",
+            "status",
+            "owner",
+            "amount",
+            "next_follow_up",
+            "last_activity_at",
+        }
+
+
+def test_export_without_chat_covers_all_chats(db, tmp_path):
+    run(["say", "--chat", "一组", "--as", "张三", "/跟进 客户A 聊了聊"], db, tmp_path)
+    run(["say", "--chat", "二组", "--as", "李四", "/跟进 客户B 聊了聊"], db, tmp_path)
+    data = json.loads(run(["export"], db, tmp_path).stdout)
+    assert sorted((c["chat"], c["name"]) for c in data["customers"]) == [
+        ("一组", "客户A"),
+        ("二组", "客户B"),
+    ]
+    only = json.loads(run(["export", "--chat", "二组"], db, tmp_path).stdout)
+    assert [c["name"] for c in only["customers"]] == ["客户B"]
+    missing = run(["export", "--chat", "三组"], db, tmp_path, check=False)
+    assert missing.returncode == 2 and "三组" in missing.stderr
+
+
+def test_db_upgrade_reports_the_revision(db, tmp_path):
+    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0001"
+    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0001"
+
+
+def test_admins_from_environment(db, tmp_path):
+    out = run(
+        ["say", "--chat", "c", "--as", "王总", "/设置 经理 @李四"],
+        db,
+        tmp_path,
+        GENJIN_BOT_ADMINS="王总,赵总",
+    )
+    assert out.stdout.startswith("✅ 已将 @李四 设为经理")
+    refused = run(["say", "--chat", "c", "--as", "张三", "/设置 经理 @张三"], db, tmp_path)
+    assert refused.stdout.startswith("⛔ 只有管理员可以设置角色")
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    out = run(
+        ["say", "--chat", "c", "--as", "x", "/帮助"],
+        "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        tmp_path,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("genjin: database unreachable") and "Traceback" not in out.stderr
+
+
+def test_cli_does_not_import_platform_sdks_or_web_stack(tmp_path):
+    code = (
+        "import sys; from bot.cli import main; "
+        f"main(['say', '--db', 'sqlite:///{tmp_path}/q.db', '--chat', 'c', '--as', 'x', '/帮助']); "
+        "heavy = [m for m in ('lark_oapi', 'flask', 'waitress', 'jionlp') if m in sys.modules]; "
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.strip().endswith("HEAVY []"), out.stdout + out.stderr
