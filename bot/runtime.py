@@ -150,7 +150,10 @@ class Runtime:
 
     # -- worker threads --------------------------------------------------------------------
     def start(self) -> None:
-        """Start the inbox and outbox workers as daemon threads."""
+        """Start the inbox and outbox workers as daemon threads (parsers loaded first)."""
+        from models.parsing import warm_up
+
+        warm_up()
         self._stop.clear()
         for name, step, wake in (
             ("genjin-inbox", self.dispatch, self._inbox_wake),

@@ -14,6 +14,7 @@ MODULES = (
     "mine",
     "undo",
     "settings",
+    "alias",
     "help",
 )
 

@@ -13,7 +13,18 @@ from models.base import Base
 from models.customer import MONEY
 from models.member import Member
 
-KINDS = ("create", "follow_up", "stage", "assign", "payment", "won", "lost", "reminder", "undo")
+KINDS = (
+    "create",
+    "follow_up",
+    "stage",
+    "assign",
+    "payment",
+    "won",
+    "lost",
+    "reminder",
+    "alias",
+    "undo",
+)
 
 
 class Activity(Base):

@@ -789,3 +789,9 @@ def sanitize_user_text(text: str, limit: int = 200) -> str:
     if limit > 0 and len(clean) > limit:
         clean = clean[: max(limit - 1, 0)].rstrip() + "…"
     return clean
+
+
+def warm_up() -> None:
+    """Load the lazy parsers now, so that a server's first command does not pay for it."""
+    find_when("明天下午3点", datetime(2026, 1, 5, 9, 0))
+    _pinyin("华为")
