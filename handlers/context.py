@@ -20,7 +20,13 @@ from models.chat import Chat
 from models.customer import Customer
 from models.customers import Changes, log_activity
 from models.member import ROLE_ADMIN, ROLE_MANAGER, ROLE_REP, Member
-from models.parsing import Candidate, match_name, sanitize_user_text, split_known_prefix
+from models.parsing import (
+    Candidate,
+    match_name,
+    normalize_name,
+    sanitize_user_text,
+    split_known_prefix,
+)
 
 PENDING_MINUTES = 10
 
@@ -138,11 +144,17 @@ class Context:
         """
         candidates = self.candidates()
         match = match_name(query, candidates)
-        if match.kind == "none":
+        if match.kind in ("fuzzy", "none"):
+            # ``华为报价已发``: a known name glued to the note (fuzzy would swallow the note),
+            # unless the token is a shortening of that name (``华为技术`` for 华为技术有限公司).
             split = split_known_prefix(query, candidates)
-            if split is not None:
+            if split is not None and split[1] and not _shortens(query, split[0]):
                 cand, tail = split
-                return self.session.get(Customer, cand.key), f"{tail} {rest}".strip()
+                customer = self.session.get(Customer, cand.key)
+                if match.kind == "fuzzy":
+                    self._note_near_match(query, customer)
+                return customer, f"{tail} {rest}".strip()
+        if match.kind == "none":
             if missing_ok:
                 return None, rest
             raise self.usage(f"没有找到客户“{sanitize_user_text(query, 30)}”，请检查名称")
@@ -160,10 +172,14 @@ class Context:
             raise Ambiguous("\n".join(lines), pending)
         customer = self.session.get(Customer, match.key)
         if match.kind == "fuzzy":
-            self.notes.append(
-                f"（“{sanitize_user_text(query, 30)}”按 {customer_label(customer)} 处理）"
-            )
+            self._note_near_match(query, customer)
         return customer, rest
+
+    def _note_near_match(self, query: str, customer: Customer) -> None:
+        """Tell the sender which customer a not-quite-matching name was taken for."""
+        self.notes.append(
+            f"（“{sanitize_user_text(query, 30)}”按 {customer_label(customer)} 处理）"
+        )
 
     def log(
         self, customer: Customer, kind: str, changes: Changes | None = None, **fields: Any
@@ -189,6 +205,12 @@ class Context:
             message.text = "\n".join(filter(None, [message.text, *self.notes]))
             self.notes = []
         self.replies.append(message)
+
+
+def _shortens(token: str, candidate: Candidate) -> bool:
+    """True when ``token`` is part of one of the candidate's names (a shortening, not name+note)."""
+    key = normalize_name(token)
+    return any(key in normalize_name(n) for n in (candidate.name, *candidate.aliases))
 
 
 def member_for(session: Session, chat: Chat, user_id: str, name: str, now: datetime) -> Member:

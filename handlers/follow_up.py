@@ -11,7 +11,7 @@ from handlers.common import (
     summary_line,
 )
 from handlers.context import Context
-from handlers.format import customer_label
+from handlers.format import customer_label, fmt_money
 from handlers.registry import command
 from models.customer import Customer
 from models.customers import CREATED, Changes, advance_stage, move_stage
@@ -19,6 +19,7 @@ from models.parsing import find_amount, normalize_name, split_first
 from models.stages import LOST, infer_stage
 
 FOLLOWING = "跟进中"
+PAID = "已回款"
 
 
 @command(
@@ -34,6 +35,8 @@ def follow_up(ctx: Context, args: str) -> Reply:
     if not name:
         raise ctx.usage("请写上客户名称和跟进内容")
     customer, rest = ctx.find_customer(name, rest, missing_ok=True)
+    if customer is None:
+        name = check_new_name(ctx, name)  # before "no content": 华为报价已发 is not a name
     if not rest:
         raise ctx.usage("请写上跟进内容")
     reply = Reply()
@@ -63,7 +66,9 @@ def follow_up(ctx: Context, args: str) -> Reply:
     ):
         set_follow_up(customer, None, changes)
     found = find_amount(rest)
-    if found is not None:
+    # "回款5万到账" is a payment, not the deal size: keep the contract amount.
+    paid = found is not None and inferred == PAID
+    if found is not None and not paid:
         changes.set(customer, amount=found[0])
     changes.set(customer, last_activity_at=ctx.now)
     ctx.log(
@@ -75,14 +80,17 @@ def follow_up(ctx: Context, args: str) -> Reply:
         next_follow_up_at=hit.when if hit else None,
     )
     reply.line(summary_line(ctx, customer, changes))
+    if paid and found is not None:
+        reply.line(
+            f"ℹ️ 回款金额请用 /回款 {customer_label(customer)} {fmt_money(found[0])} 登记，会累计到已回款"
+        )
     if customer.stage == LOST:
         reply.line(f"ℹ️ 该客户已输单；要重新跟进请用 /阶段 {customer_label(customer)} 跟进中")
     return reply
 
 
 def _create(ctx: Context, name: str) -> Customer:
-    """A new customer owned by the sender, created by a follow-up."""
-    name = check_new_name(ctx, name)
+    """A new customer owned by the sender, created by a follow-up (``name`` already checked)."""
     customer = Customer(
         chat_id=ctx.chat.id,
         name=name,

@@ -30,7 +30,8 @@ def remind(ctx: Context, args: str) -> Reply:
     hit = find_when(rest, ctx.now)
     if hit is None:
         raise ctx.usage(
-            f"没看懂时间“{sanitize_user_text(rest, 30)}”，可以写 明天、下周三、12月5日下午3点"
+            f"没看懂时间“{sanitize_user_text(rest, 30)}”（要写以后的时间），"
+            "可以写 明天、下周三、12月5日下午3点"
         )
     if hit.when < ctx.now and hit.has_time:
         raise ctx.usage("这个时间已经过去了，请写一个以后的时间")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from bot.messages import Reply
 from handlers.common import summary_line
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money
-from handlers.registry import CommandError, command
+from handlers.registry import CommandError, UsageError, command
 from models.customer import Customer
 from models.customers import Changes, move_stage
 from models.parsing import parse_amount, sanitize_user_text, split_first
 from models.stages import ALL_STAGES, LOST, parse_stage_name, stage_index
+
+# A leading amount with thousands separators: ¥30,000 / 30,000元 / 1,200.50.
+_GROUPED_AMOUNT = re.compile(r"[¥￥]?\s*\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:元|块)?")
 
 
 def _target(ctx: Context, args: str, action: str) -> tuple[Customer, str]:
@@ -26,8 +30,12 @@ def _target(ctx: Context, args: str, action: str) -> tuple[Customer, str]:
 
 
 def _leading_amount(rest: str) -> tuple[Decimal | None, str]:
-    """An amount at the start of ``rest`` (``5万 首付``), and the remaining note."""
-    word, tail = split_first(rest)
+    """An amount at the start of ``rest`` (``5万 首付``, ``¥30,000 尾款``), and the remaining note."""
+    grouped = _GROUPED_AMOUNT.match(rest)
+    if grouped:  # split_first would cut ¥30,000 at its comma
+        word, tail = grouped.group(), rest[grouped.end() :].lstrip(" ,:;、")
+    else:
+        word, tail = split_first(rest)
     amount = parse_amount(word) if word else None
     return (amount, tail) if amount is not None else (None, rest)
 
@@ -48,7 +56,7 @@ def stage(ctx: Context, args: str) -> Reply:
     if target is None:
         raise ctx.usage("请写上阶段：" + "、".join(ALL_STAGES))
     if target == LOST and not note:
-        raise ctx.usage("输单请写明原因，例如：/阶段 华为 输单 价格太高")
+        raise UsageError("输单请写明原因", "/阶段 华为 输单 价格太高")
     return _move(ctx, customer, target, note)
 
 
@@ -103,7 +111,7 @@ def quote(ctx: Context, args: str) -> Reply:
 
 @command(
     "签约",
-    aliases=("qy", "won", "赢单", "成交"),
+    aliases=("qy", "won", "赢单", "成交", "签单"),
     usage="/签约 客户 [合同金额] [备注]",
     summary="标记已签约（赢单），可带合同金额",
     example="/签约 华为 48万",

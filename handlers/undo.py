@@ -21,14 +21,17 @@ def undo(ctx: Context, args: str) -> str:
     entry = last_entry(ctx.session, ctx.chat.id, ctx.sender.id, undo_window(ctx.now, hours))
     if not entry:
         raise CommandError(f"ℹ️ 你在 {hours} 小时内没有可以撤销的记录")
-    first = entry[0]
     try:
         names = undo_entry(ctx.session, entry, ctx.now)
     except UndoConflict as exc:
+        by = f" {sanitize_user_text(exc.by, 30)} " if exc.by else ""
         raise CommandError(
-            f"❌ 无法撤销：{sanitize_user_text(str(exc), 40)} 在你之后又被修改过，请直接用命令改正"
+            f"❌ 无法撤销：{sanitize_user_text(exc.name, 40)} 在你之后又被{by}修改过，"
+            "请直接用命令改正"
         ) from None
-    what = sanitize_user_text(first.text, 40) if first.text else ""
+    # A create row has no text; the follow-up logged with it does.
+    text = next((a.text for a in entry if a.text), "")
+    what = sanitize_user_text(text, 40)
     created = any(a.kind == "create" for a in entry)
     label = "、".join(sanitize_user_text(n, 40) for n in names)
     detail = "（已删除新建的客户）" if created else "，客户已恢复原样"

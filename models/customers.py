@@ -120,7 +120,27 @@ def log_activity(
 
 
 class UndoConflict(Exception):
-    """The entry cannot be undone because the customer changed since."""
+    """The entry cannot be undone because the customer changed since (``by`` whom, if known)."""
+
+    def __init__(self, name: str, by: str = "") -> None:
+        super().__init__(name)
+        self.name = name
+        self.by = by
+
+
+def _later_activity(session: Session, customer: Customer, activity: Activity) -> Activity | None:
+    """A live activity on the customer from another entry after ``activity``, if any."""
+    return session.scalars(
+        select(Activity)
+        .where(
+            Activity.customer_id == customer.id,
+            Activity.undone_at.is_(None),
+            Activity.id > activity.id,
+            Activity.entry_key != activity.entry_key,
+        )
+        .order_by(Activity.id)
+        .limit(1)
+    ).first()
 
 
 def last_entry(session: Session, chat_id: int, member_id: int, since: datetime) -> list[Activity]:
@@ -151,22 +171,17 @@ def last_entry(session: Session, chat_id: int, member_id: int, since: datetime) 
 def undo_entry(session: Session, activities: list[Activity], now: datetime) -> list[str]:
     """Revert the activities (newest first); returns the affected customer names.
 
-    Raises UndoConflict when a field no longer holds the value the entry set.
+    Raises UndoConflict when anyone logged something on the customer since, or a field no
+    longer holds the value the entry set.
     """
     names: list[str] = []
     for activity in reversed(activities):
         customer = session.get(Customer, activity.customer_id) if activity.customer_id else None
         if customer is not None:
+            later = _later_activity(session, customer, activity)
+            if later is not None:
+                raise UndoConflict(customer.name, later.member.display if later.member else "")
             if CREATED in activity.changes:
-                others = session.scalars(
-                    select(Activity.id).where(
-                        Activity.customer_id == customer.id,
-                        Activity.undone_at.is_(None),
-                        Activity.entry_key != activity.entry_key,
-                    )
-                ).first()
-                if others is not None:
-                    raise UndoConflict(customer.name)
                 session.delete(customer)
             else:
                 for field, (old, new) in activity.changes.items():
