@@ -64,16 +64,16 @@ def chat_for(session: Session, message: IncomingMessage, settings: Settings, now
 
 def _pending_choice(ctx: Context, text: str) -> tuple[registry.Command, str] | None:
     """A bare number answering an earlier numbered question → the original command, resolved."""
-    pending = ctx.sender.pending
+    pending = ctx.pending
     match = _CHOICE.match(text)
     if not pending or not match:
         return None
     if datetime.fromisoformat(pending["expires_at"]) < ctx.now:
-        return None
+        raise CommandError("⌛ 这个选择已过期，请重新发送原来的命令")
     choice = int(match.group(1))
     options = pending["options"]
     if not 1 <= choice <= len(options):
-        raise CommandError(f"❌ 请回复 1 到 {len(options)} 之间的数字")
+        raise Ambiguous(f"❌ 请回复 1 到 {len(options)} 之间的数字", pending)  # still open
     cmd = registry.get(pending["command"])
     if cmd is None:
         return None
@@ -85,7 +85,6 @@ def run_command(ctx: Context) -> None:
     """Resolve the message text to a command and run it; raises CommandError for user errors."""
     text = normalize_text(ctx.message.text)
     chosen = _pending_choice(ctx, text)
-    ctx.sender.pending = None
     if chosen is None:
         has_slash = text.startswith("/")
         body = text[1:].lstrip() if has_slash else text
@@ -132,6 +131,8 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         settings=settings,
         entry_key=f"{message.platform}:{message.message_id}",
     )
+    # Any message answers or drops an open numbered question, whatever the command does next.
+    ctx.pending, sender.pending = sender.pending, None
     status = DONE
     try:
         with session.begin_nested():

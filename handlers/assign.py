@@ -7,7 +7,7 @@ from handlers.context import Context
 from handlers.format import customer_label, member_label
 from handlers.registry import CommandError, command
 from models.customers import Changes, move_stage
-from models.parsing import split_first
+from models.parsing import sanitize_user_text, split_first
 
 
 @command(
@@ -30,7 +30,7 @@ def assign(ctx: Context, args: str) -> Reply:
     customer, _ = ctx.find_customer(name)
     owner = ctx.member_from_mention(mentions[0])
     if owner is None:
-        raise ctx.usage(f"找不到群成员 {mentions[0]}，请用 @ 选择负责人")
+        raise ctx.usage(f"找不到群成员 {sanitize_user_text(mentions[0], 20)}，请用 @ 选择负责人")
     if customer.owner_id == owner.id:
         raise CommandError(f"ℹ️ {customer_label(customer)} 的负责人已经是 {member_label(owner)}")
     changes = Changes()

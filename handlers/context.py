@@ -54,6 +54,7 @@ class Context:
     args: str = ""
     replies: list[OutgoingMessage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pending: dict[str, Any] | None = None
 
     # -- roles -------------------------------------------------------------------------------
     def role_of(self, member: Member) -> str:
@@ -100,10 +101,23 @@ class Context:
         if not self.is_admin:
             raise CommandError(f"⛔ 只有管理员可以{action}（管理员在配置文件 [bot] admins 中设置）")
 
-    def require_can_change(self, customer: Customer, action: str = "修改") -> None:
-        """A rep changes only customers they own (or nobody owns); managers change any."""
-        if self.is_manager or customer.owner_id in (None, self.sender.id):
+    def require_can_change(
+        self, customer: Customer, action: str = "修改", claim: bool = False
+    ) -> None:
+        """A rep changes only customers they own; managers change any.
+
+        A customer nobody owns is claimed by a rep's follow-up (``claim``); anything else on it
+        (stage, payment, loss) is a manager's call until someone owns it.
+        """
+        if self.is_manager or customer.owner_id == self.sender.id:
             return
+        if customer.owner_id is None:
+            if claim:
+                return
+            raise CommandError(
+                f"⛔ {customer_label(customer)} 还没有负责人，只有经理可以{action}；"
+                f"用 /跟进 {customer_label(customer)} 内容 记录一次，它就归你负责"
+            )
         owner = member_label(customer.owner)
         raise CommandError(
             f"⛔ {customer_label(customer)} 的负责人是 {owner}，只有负责人或经理可以{action}"
@@ -154,26 +168,40 @@ class Context:
                 if match.kind == "fuzzy":
                     self._note_near_match(query, customer)
                 return customer, f"{tail} {rest}".strip()
+        shown = sanitize_user_text(query, 30)
+        if match.kind == "fuzzy" and not match.sure:
+            near = self.session.get(Customer, match.key)
+            if missing_ok:  # 中石化 is probably not 中石油: a new customer, with a hint
+                self.notes.append(
+                    f"（已有相近的客户 {customer_label(near)}；如果指的是它，请 /撤销 后重发）"
+                )
+                return None, rest
+            raise self._question(
+                f"🤔 没有找到“{shown}”，是指下面这个客户吗？回复 1 确认：", query, [near.name]
+            )
         if match.kind == "none":
             if missing_ok:
                 return None, rest
-            raise self.usage(f"没有找到客户“{sanitize_user_text(query, 30)}”，请检查名称")
+            raise self.usage(f"没有找到客户“{shown}”，请检查名称")
         if match.kind == "ambiguous":
-            options = match.options[:5]
-            lines = [f"🤔 “{sanitize_user_text(query, 30)}”对应多个客户，回复数字选择："]
-            lines += [f"{i}. {sanitize_user_text(c.name, 40)}" for i, c in enumerate(options, 1)]
-            pending = {
-                "command": self.command.name if self.command else "",
-                "args": self.args,
-                "query": query,
-                "options": [c.name for c in options],
-                "expires_at": (self.now + timedelta(minutes=PENDING_MINUTES)).isoformat(),
-            }
-            raise Ambiguous("\n".join(lines), pending)
+            names = [c.name for c in match.options[:5]]
+            raise self._question(f"🤔 “{shown}”对应多个客户，回复数字选择：", query, names)
         customer = self.session.get(Customer, match.key)
         if match.kind == "fuzzy":
             self._note_near_match(query, customer)
         return customer, rest
+
+    def _question(self, title: str, query: str, names: list[str]) -> Ambiguous:
+        """A numbered question about which customer was meant; the answer re-runs the command."""
+        lines = [title] + [f"{i}. {sanitize_user_text(n, 40)}" for i, n in enumerate(names, 1)]
+        pending = {
+            "command": self.command.name if self.command else "",
+            "args": self.args,
+            "query": query,
+            "options": names,
+            "expires_at": (self.now + timedelta(minutes=PENDING_MINUTES)).isoformat(),
+        }
+        return Ambiguous("\n".join(lines), pending)
 
     def _note_near_match(self, query: str, customer: Customer) -> None:
         """Tell the sender which customer a not-quite-matching name was taken for."""

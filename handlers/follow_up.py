@@ -47,7 +47,7 @@ def follow_up(ctx: Context, args: str) -> Reply:
             f"🆕 新客户 {customer_label(customer)} 已建档，负责人 {ctx.mention(reply, ctx.sender)}"
         )
     else:
-        ctx.require_can_change(customer, "跟进")
+        ctx.require_can_change(customer, "跟进", claim=True)
         if customer.owner_id is None:
             changes.set(customer, owner_id=ctx.sender.id)
             reply.line(
@@ -58,14 +58,15 @@ def follow_up(ctx: Context, args: str) -> Reply:
     inferred = infer_stage(rest)
     if inferred:
         advance_stage(customer, inferred, ctx.now, changes)
-    hit = future_date(ctx, rest)
+    lost = customer.stage == LOST  # logged, but a lost deal gets no date or amount changes
+    hit = None if lost else future_date(ctx, rest)
     if hit is not None:
         set_follow_up(customer, hit, changes)
     elif customer.next_follow_up_at is not None and customer.next_follow_up_at < end_of_day(
         ctx.now
     ):
         set_follow_up(customer, None, changes)
-    found = find_amount(rest)
+    found = None if lost else find_amount(rest)
     # "回款5万到账" is a payment, not the deal size: keep the contract amount.
     paid = found is not None and inferred == PAID
     if found is not None and not paid:
@@ -84,7 +85,7 @@ def follow_up(ctx: Context, args: str) -> Reply:
         reply.line(
             f"ℹ️ 回款金额请用 /回款 {customer_label(customer)} {fmt_money(found[0])} 登记，会累计到已回款"
         )
-    if customer.stage == LOST:
+    if lost:
         reply.line(f"ℹ️ 该客户已输单；要重新跟进请用 /阶段 {customer_label(customer)} 跟进中")
     return reply
 

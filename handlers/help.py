@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import registry
 from handlers.context import Context
 from handlers.registry import command
+from models.parsing import sanitize_user_text
 
 
 @command(
@@ -23,7 +24,7 @@ def help_(ctx: Context, args: str) -> str:
         if cmd is None:
             hint = registry.suggest(word.lstrip("/"))
             raise ctx.usage(
-                f"没有 /{word.lstrip('/')[:10]} 这个命令"
+                f"没有 /{sanitize_user_text(word.lstrip('/'), 10)} 这个命令"
                 + (f"，你是不是想问 /{hint}？" if hint else "")
             )
         aliases = "、".join(f"/{a}" for a in cmd.aliases)

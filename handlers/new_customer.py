@@ -48,8 +48,10 @@ def new_customer(ctx: Context, args: str) -> Reply:
                 raise ctx.usage("只能指定一位负责人")
             owner = ctx.member_from_mention(word)
             if owner is None:
-                raise ctx.usage(f"找不到群成员 {word}，请用 @ 选择负责人")
-        elif amount is None and (value := parse_amount(word)) is not None:
+                raise ctx.usage(f"找不到群成员 {sanitize_user_text(word, 20)}，请用 @ 选择负责人")
+        elif (value := parse_amount(word)) is not None:
+            if amount is not None:
+                raise ctx.usage("只能写一个金额")
             amount = value
         else:
             source.append(word)

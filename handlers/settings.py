@@ -9,7 +9,7 @@ from handlers.context import Context
 from handlers.format import member_label
 from handlers.registry import command
 from models.member import ROLE_MANAGER, ROLE_NAMES, ROLE_REP, Member
-from models.parsing import split_first
+from models.parsing import sanitize_user_text, split_first
 
 ROLE_WORDS = {
     "经理": ROLE_MANAGER,
@@ -37,7 +37,7 @@ def settings(ctx: Context, args: str) -> Reply:
     key, rest = split_first(args)
     role = ROLE_WORDS.get(key.casefold())
     if role is None:
-        raise ctx.usage(f"不认识的设置项“{key[:10]}”，目前可设置：经理、销售")
+        raise ctx.usage(f"不认识的设置项“{sanitize_user_text(key, 10)}”，目前可设置：经理、销售")
     ctx.require_admin("设置角色")
     mentions = [w for w in rest.split() if w[0] in "@＠"]
     if not mentions:
@@ -47,7 +47,7 @@ def settings(ctx: Context, args: str) -> Reply:
     for word in mentions:
         member = ctx.member_from_mention(word)
         if member is None:
-            raise ctx.usage(f"找不到群成员 {word}")
+            raise ctx.usage(f"找不到群成员 {sanitize_user_text(word, 20)}")
         member.role = role
         done.append(ctx.mention(reply, member))
     reply.line(f"✅ 已将 {'、'.join(done)} 设为{ROLE_NAMES[role]}")

@@ -63,7 +63,10 @@ def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
 _ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
 # Length-preserving fold: full-width ASCII forms to ASCII, exotic spaces to " ".
-_WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+# Chinese sentence punctuation is written full-width on purpose: it stays, so notes keep their
+# look ("电话沟通，月底签"); split_first treats it as a separator like its ASCII twin.
+_KEEP_FULL_WIDTH = set("，：；！？（）")
+_WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP_FULL_WIDTH}
 _WIDTH_TABLE.update({0x3000: 0x20, 0x00A0: 0x20, 0x202F: 0x20, 0x2007: 0x20})
 
 
@@ -73,7 +76,10 @@ def _fold_width(text: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """Undo chat-client mangling: full-width ASCII, odd spaces, zero-width chars; keep newlines."""
+    """Undo chat-client mangling: full-width ASCII, odd spaces, zero-width chars; keep newlines.
+
+    Full-width Chinese sentence punctuation (，：；！？（）) is kept as typed.
+    """
     if not text:
         return ""
     text = _fold_width(text).replace("\r\n", "\n").replace("\r", "\n")
@@ -82,7 +88,7 @@ def normalize_text(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-_SEPARATORS = " \t\n,:;、"
+_SEPARATORS = " \t\n,:;、，：；"
 _QUOTES = {'"': '"', "“": "”", "「": "」", "'": "'", "‘": "’", "『": "』"}
 
 
@@ -635,9 +641,19 @@ class NameMatch:
     key: int | None = None
     name: str | None = None
     options: list[Candidate] = field(default_factory=list)
+    score: float = 100.0
+
+    @property
+    def sure(self) -> bool:
+        """False for a fuzzy match that is neither containment nor a homophone typo.
+
+        中石化 ~ 中石油 or 客户B ~ 客户A score in the 70s: similar, but most likely another company.
+        """
+        return self.kind != "fuzzy" or self.score >= _SURE_FUZZY
 
 
 _FUZZY_THRESHOLD = 70.0
+_SURE_FUZZY = 80.0
 _FUZZY_MARGIN = 10.0
 _MAX_OPTIONS = 5
 
@@ -671,6 +687,11 @@ def _pinyin(text: str) -> str:
     return " ".join(re.sub(r"\d", "", str(s)) for s in res)
 
 
+def _non_cjk(text: str) -> str:
+    """The characters of ``text`` that pinyin conversion would drop."""
+    return "".join(ch for ch in text if not "\u4e00" <= ch <= "\u9fff")
+
+
 def _similarity(query: str, other: str, pinyin_cache: dict[str, str]) -> float:
     """Score 0-100 for how likely `other` is the customer meant by `query` (both core names)."""
     from rapidfuzz import fuzz
@@ -691,7 +712,12 @@ def _similarity(query: str, other: str, pinyin_cache: dict[str, str]) -> float:
                 pinyin_cache[s] = _pinyin(s)
         pq, po = pinyin_cache[query], pinyin_cache[other]
         if pq and po:
-            score = max(score, 0.9 * fuzz.ratio(pq, po))
+            # Same toneless pinyin is the classic IME slip (腾迅/腾讯): sure. Merely similar
+            # pinyin (中石化/中石油, 客户B/客户A) stays below the sure mark.
+            same_rest = _non_cjk(query) == _non_cjk(other)  # pinyin drops 客户B's "b"
+            homophone = pq == po and same_rest
+            similar = 90.0 if homophone else min(0.9 * fuzz.ratio(pq, po), _SURE_FUZZY - 1)
+            score = max(score, similar)
     return float(score)
 
 
@@ -728,7 +754,7 @@ def match_name(query: str, candidates: Sequence[Candidate]) -> NameMatch:
     top_score, top = scored[0]
     close = [c for s, c in scored if top_score - s < _FUZZY_MARGIN]
     if len(close) == 1:
-        return NameMatch("fuzzy", top.key, top.name)
+        return NameMatch("fuzzy", top.key, top.name, score=top_score)
     return NameMatch("ambiguous", options=close[:_MAX_OPTIONS])
 
 

@@ -256,6 +256,16 @@ def test_question_expires_after_ten_minutes(two_huawei):
     chat.reply("/跟进 华为 报价已发")
     chat.clock.advance(minutes=11)
     before = stored(chat)
+    assert chat.reply("1") == "⌛ 这个选择已过期，请重新发送原来的命令"
+    assert_nothing_saved(chat, before)
+    assert chat.reply("1") == NOT_UNDERSTOOD  # the question is gone
+
+
+def test_a_failed_command_in_between_drops_the_question(two_huawei):
+    chat = two_huawei
+    chat.reply("/跟进 华为 报价已发")
+    assert chat.reply("/跟进").startswith("❌ 请写上客户名称和跟进内容")
+    before = stored(chat)
     assert chat.reply("1") == NOT_UNDERSTOOD
     assert_nothing_saved(chat, before)
 

@@ -178,7 +178,7 @@ def test_rep_cannot_assign_when_the_chat_has_no_manager(chat):
         ("/分配 腾讯", "请 @ 一位负责人"),
         ("/分配 腾讯 @李四 @赵六", "请 @ 一位负责人"),
         ("/分配 百度 @李四", "没有找到客户“百度”，请检查名称"),
-        ("/分配 腾讯 @", "找不到群成员 @，请用 @ 选择负责人"),
+        ("/分配 腾讯 @", "找不到群成员 ＠，请用 @ 选择负责人"),
     ],
 )
 def test_malformed_assign_explains_and_saves_nothing(chat, text, reason):

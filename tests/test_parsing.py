@@ -43,8 +43,8 @@ def _d(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("／跟进　华为，报价已发", "/跟进 华为,报价已发"),
-        ("＠小王 ：１２万", "@小王 :12万"),
+        ("／跟进　华为，报价已发", "/跟进 华为，报价已发"),
+        ("＠小王 ：１２万", "@小王 ：12万"),
         ("a\u00a0b", "a b"),
         ("华\u200b为\ufeff", "华为"),
         ("  a  \t b  ", "a b"),
