@@ -59,7 +59,7 @@ def test_manager_cannot_set_roles_either(chat):
         ("/设置 老板 @李四", "不认识的设置项“老板”，目前可设置：经理、销售"),
         ("/设置 经理", "请 @ 要设置的人"),
         ("/设置 经理 李四", "请 @ 要设置的人"),
-        ("/设置 经理 @", "找不到群成员 @"),
+        ("/设置 经理 @", "找不到群成员 ＠"),
     ],
 )
 def test_malformed_settings_explain_and_save_nothing(chat, text, reason):
