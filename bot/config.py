@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,27 @@ class SenderSettings:
 
 
 @dataclass
+class FeishuSettings:
+    """[feishu]: the Feishu/Lark app (secrets preferably from GENJIN_FEISHU_* variables)."""
+
+    app_id: str = ""
+    app_secret: str = ""
+    verification_token: str = ""
+    encrypt_key: str = ""
+    mode: str = "webhook"
+    domain: str = "https://open.feishu.cn"
+    bot_open_id: str = ""
+    chat_qps: float = 5.0
+    app_qps: float = 50.0
+    timeout_seconds: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        """Configured when an app id is set."""
+        return bool(self.app_id)
+
+
+@dataclass
 class Settings:
     """All settings; pass an instance to create_app/Runtime (tests build their own)."""
 
@@ -67,6 +89,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    feishu: FeishuSettings = field(default_factory=FeishuSettings)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -80,8 +103,8 @@ class Settings:
         return self.server.sandbox == "on"
 
     def platforms(self) -> list[str]:
-        """Configured chat platforms (filled in by the platform adapters' settings)."""
-        return []
+        """Configured chat platforms."""
+        return ["feishu"] if self.feishu.enabled else []
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -151,6 +174,25 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("config: sender.max_attempts must be at least 1")
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
+    feishu = settings.feishu
+    if feishu.mode not in ("webhook", "ws"):
+        raise ConfigError('config: feishu.mode must be "webhook" or "ws"')
+    if feishu.enabled:
+        if not feishu.app_secret:
+            raise ConfigError("config: feishu.app_secret is required when feishu.app_id is set")
+        if feishu.mode == "webhook" and not feishu.verification_token:
+            raise ConfigError(
+                "config: feishu.verification_token is required in webhook mode "
+                "(events carry it; without it every event is refused)"
+            )
+        if not re.fullmatch(
+            r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", feishu.domain
+        ):
+            raise ConfigError(
+                f"config: feishu.domain {feishu.domain!r} must be https://host (http only for localhost)"
+            )
+    if feishu.chat_qps <= 0 or feishu.app_qps <= 0:
+        raise ConfigError("config: feishu.chat_qps and feishu.app_qps must be positive")
     if "://" not in settings.database.url:
         raise ConfigError(f"config: database.url {settings.database.url!r} is not a database URL")
 

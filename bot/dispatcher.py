@@ -36,6 +36,11 @@ NOT_UNDERSTOOD = (
     "🤔 没看懂这句话。记录跟进请用：/跟进 客户 内容，例如：/跟进 华为 报价已发 下周三回访\n"
     "发送 /帮助 查看全部命令"
 )
+WELCOME = (
+    "👋 大家好，我是跟进助手。聊完客户 @我 说一句就记下了：\n"
+    "/跟进 客户 内容 [下次时间]，例如：/跟进 华为 报价已发 下周三回访\n"
+    "发送 /帮助 查看全部命令"
+)
 _CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
 
 handlers.load_all()
@@ -121,6 +126,11 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     sent_at = message.sent_at_dt() or row.received_at
     chat = chat_for(session, message, settings, row.received_at)
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
+    for mention in message.mentions:  # every mention teaches us a display name
+        member_for(session, chat, mention.user_id, mention.name, now)
+    if message.kind != "message":
+        _chat_event(session, row, message, chat, clock_now)
+        return
     sender = member_for(session, chat, message.sender_id, message.sender_name, now)
     ctx = Context(
         session=session,
@@ -163,6 +173,26 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         inbox_id=row.id,
     )
     row.status = status
+    row.processed_at = clock_now
+
+
+def _chat_event(
+    session: Session, row: Inbox, message: IncomingMessage, chat: Chat, clock_now: datetime
+) -> None:
+    """Platform events: a hello when the bot joins; names were learned from the mentions."""
+    if message.kind == "bot_added":
+        enqueue(
+            session,
+            message.platform,
+            message.chat_id,
+            [OutgoingMessage(WELCOME)],
+            key_base=f"welcome:{message.platform}:{message.message_id}",
+            now=clock_now,
+            inbox_id=row.id,
+        )
+    elif message.kind == "bot_removed":
+        log.info("bot removed from %s chat %s", message.platform, message.chat_id)
+    row.status = DONE
     row.processed_at = clock_now
 
 

@@ -26,7 +26,11 @@ class Mention:
 
 @dataclass
 class IncomingMessage:
-    """A platform message normalised: bot mention stripped, other mentions kept as ``@name``."""
+    """A platform message normalised: bot mention stripped, other mentions kept as ``@name``.
+
+    ``kind`` is "message" for chat lines; platform events that matter to the bot arrive as
+    "bot_added" (say hello), "bot_removed" and "members_added" (learn names from ``mentions``).
+    """
 
     platform: str
     chat_id: str
@@ -40,6 +44,7 @@ class IncomingMessage:
     chat_name: str = ""
     sent_at: str = ""
     reply_token: str = ""
+    kind: str = "message"
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the inbox row."""

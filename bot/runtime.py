@@ -9,7 +9,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
@@ -45,8 +45,17 @@ class Runtime:
         self.sessions = make_session_factory(self.engine)
         self.clock: Clock = clock or system_clock
         self.adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
-        self.adapters.update(adapters or {})
         self.webhooks: dict[str, object] = {}
+        if settings.feishu.enabled and "feishu" not in (adapters or {}):
+            from bot.adapters.feishu import FeishuAdapter
+
+            feishu = FeishuAdapter(settings.feishu, settings.bot)
+            self.adapters["feishu"] = feishu
+            self.webhooks["feishu"] = feishu
+        self.adapters.update(adapters or {})
+        for name, adapter in (adapters or {}).items():
+            if hasattr(adapter, "parse_request"):
+                self.webhooks[name] = adapter
         self._inbox_wake = threading.Event()
         self._outbox_wake = threading.Event()
         self._stop = threading.Event()
@@ -155,6 +164,16 @@ class Runtime:
 
         warm_up()
         self._stop.clear()
+        feishu = self.adapters.get("feishu")
+        if feishu is not None:
+            threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
+            if self.settings.feishu.mode == "ws":
+                from bot.adapters.feishu_ws import start_long_connection
+
+                start_long_connection(feishu, self.receive)
+        names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
+        names.start()
+        self._threads.append(names)
         for name, step, wake in (
             ("genjin-inbox", self.dispatch, self._inbox_wake),
             ("genjin-outbox", self.deliver, self._outbox_wake),
@@ -194,6 +213,49 @@ class Runtime:
                 continue
             if not did:
                 wake.wait(1.0)
+
+    def refresh_names(self, max_age: timedelta = timedelta(hours=6)) -> int:
+        """Ask platforms for display names in chats where members lack one; returns names set."""
+        from sqlalchemy import select
+
+        from models.chat import Chat
+        from models.member import Member
+
+        now = self.clock()
+        with self.sessions() as session:
+            chats = session.execute(
+                select(Chat.id, Chat.platform, Chat.external_id, Chat.settings)
+                .join(Member, Member.chat_id == Chat.id)
+                .where(Member.name == "")
+                .distinct()
+            ).all()
+        learned = 0
+        for chat_id, platform, external_id, chat_settings in chats:
+            adapter = self.adapters.get(platform)
+            fetched = (chat_settings or {}).get("names_fetched_at")
+            if not hasattr(adapter, "member_names"):
+                continue
+            if fetched and now - datetime.fromisoformat(fetched) < max_age:
+                continue
+            names = adapter.member_names(external_id) or {}
+            with self.sessions() as session, session.begin():
+                chat = session.get(Chat, chat_id)
+                chat.settings = {**(chat.settings or {}), "names_fetched_at": now.isoformat()}
+                for member in session.scalars(select(Member).where(Member.chat_id == chat_id)):
+                    name = names.get(member.user_id)
+                    if name and member.name != name:
+                        member.name = name
+                        learned += 1
+        return learned
+
+    def _names_loop(self) -> None:
+        """Refresh unknown display names now and then (network calls stay off the hot path)."""
+        while not self._stop.wait(5.0):
+            try:
+                self.refresh_names()
+            except Exception:
+                log.exception("refreshing member names failed")
+            self._stop.wait(55.0)
 
     @property
     def single_process_only(self) -> bool:

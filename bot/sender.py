@@ -128,6 +128,10 @@ def _record(
         if row is None or row.status != PENDING:
             return
         row.leased_until = None
+        if result.deferred:
+            row.next_attempt_at = now + timedelta(seconds=result.retry_after or 1.0)
+            row.last_error = result.error[:2000]
+            return
         row.attempts += 1
         if result.ok:
             row.status, row.sent_at, row.platform_message_id = SENT, now, result.message_id

@@ -25,7 +25,8 @@ class SendResult:
     """The outcome of one send.
 
     ok → the row is sent; permanent → failed for good (no retry); otherwise retried with
-    back-off, or after ``retry_after`` seconds when the platform said so (rate limits).
+    back-off, or after ``retry_after`` seconds when the platform said so. ``deferred`` means the
+    message was not attempted (a rate limit): it waits ``retry_after`` without using up an attempt.
     """
 
     ok: bool
@@ -33,6 +34,7 @@ class SendResult:
     error: str = ""
     permanent: bool = False
     retry_after: float | None = None
+    deferred: bool = False
 
 
 class Adapter(Protocol):

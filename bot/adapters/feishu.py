@@ -1,0 +1,530 @@
+"""Feishu (飞书) / Lark: verify, decrypt and normalise events; send replies and cards.
+
+Verification and decryption are the SDK's own (``lark.EventDispatcherHandler``); its answers are
+mapped to what Feishu should see: a forgery gets 401/403 (the SDK's 500 would make Feishu retry
+it), a malformed body 400, an event type we do not use a plain 200. Sending goes through the
+SDK's IM API with the outbox key as the request ``uuid``, so a re-send never double-posts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import lark_oapi as lark
+from flask import Request, Response
+from lark_oapi.api.im.v1 import (
+    CreateMessageRequest,
+    CreateMessageRequestBody,
+    GetChatMembersRequest,
+    ReplyMessageRequest,
+    ReplyMessageRequestBody,
+)
+
+from bot.adapters.base import OutboundItem, SendResult
+from bot.config import BotSettings, FeishuSettings
+from bot.messages import Card, IncomingMessage, Mention, OutgoingMessage, render_mentions
+from bot.ratelimit import SlidingWindow, acquire_all
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "feishu"
+RATE_LIMITED = {99991400, 230020, 11232}
+# Errors no retry can fix: bot not in the chat, no permission, chat gone, bad content.
+PERMANENT = {230001, 230002, 230006, 230013, 230017, 230027, 230034, 232009, 99991672, 99991679}
+# Replying to a message that is gone: post to the chat instead.
+REPLY_TARGET_GONE = {230011, 231003, 230003}
+CARD_LIMIT = 28_000  # bytes; Feishu allows 30 KB for a card
+TEXT_LIMIT = 20_000  # characters; far below Feishu's 150 KB
+MAX_TABLES = 5
+_SIGNATURE_HEADERS = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature")
+_AUTH_ERRORS = ("signature", "verification_token", "NoneType", "encrypt_key", "AccessDenied")
+_MARKDOWN_SPECIAL = str.maketrans(
+    {
+        "*": "＊",
+        "_": "＿",
+        "~": "～",
+        "`": "｀",
+        "[": "［",
+        "]": "］",
+        "#": "＃",
+        "<": "＜",
+        ">": "＞",
+        "\\": "＼",
+        "|": "｜",
+    }
+)
+
+
+def escape_markdown(text: str) -> str:
+    """Make text inert in card markdown: no emphasis, links, headings, tags or tables."""
+    return text.translate(_MARKDOWN_SPECIAL)
+
+
+def render_text(message: OutgoingMessage) -> str:
+    """A text message body: mentions as ``<at user_id>`` tags that notify."""
+    text = message.text.replace("<", "＜").replace(">", "＞")
+    rendered = render_mentions(
+        text, message.mentions, lambda m: f'<at user_id="{m.user_id}">{m.name or m.user_id}</at>'
+    )
+    return rendered[:TEXT_LIMIT]
+
+
+def _md(text: str, mentions: list[Mention]) -> str:
+    """Escaped markdown with card mentions (``<at id=…></at>``)."""
+    return render_mentions(escape_markdown(text), mentions, lambda m: f"<at id={m.user_id}></at>")
+
+
+def render_card(card: Card, mentions: list[Mention], intro: str = "") -> dict[str, Any]:
+    """A platform-neutral card as Feishu card JSON 2.0, cut to fit the size limit."""
+    budget_rows = None
+    while True:
+        body = _card_body(card, mentions, intro, budget_rows)
+        size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        if size <= CARD_LIMIT:
+            return body
+        longest = max(
+            [len(s.lines) for s in card.sections]
+            + [len(s.table.rows) for s in card.sections if s.table]
+        )
+        budget_rows = max(1, (budget_rows or longest) // 2)
+        if budget_rows == 1 and size > CARD_LIMIT * 4:
+            return _card_body(
+                Card(card.title, [], card.subtitle), mentions, "内容太长，已省略", None
+            )
+
+
+def _cut(items: list[Any], budget: int | None) -> tuple[list[Any], int]:
+    """The first ``budget`` items and how many were left out."""
+    if budget is None or len(items) <= budget:
+        return items, 0
+    return items[:budget], len(items) - budget
+
+
+def _card_body(
+    card: Card, mentions: list[Mention], intro: str, budget: int | None
+) -> dict[str, Any]:
+    """Build the card JSON; ``budget`` caps lines and rows per section."""
+    elements: list[dict[str, Any]] = []
+    if intro:
+        elements.append({"tag": "markdown", "content": _md(intro, mentions)})
+    tables = 0
+    for section in card.sections:
+        if section.heading:
+            elements.append(
+                {"tag": "markdown", "content": f"**{escape_markdown(section.heading)}**"}
+            )
+        lines, more = _cut(section.lines, budget)
+        if lines:
+            content = "\n".join(_md(line, mentions) for line in lines)
+            if more:
+                content += f"\n还有 {more} 条…"
+            elements.append({"tag": "markdown", "content": content})
+        if section.table:
+            rows, more = _cut(section.table.rows, budget)
+            if tables < MAX_TABLES:
+                tables += 1
+                columns = [
+                    {"name": f"c{i}", "display_name": name, "data_type": "text"}
+                    for i, name in enumerate(section.table.columns)
+                ]
+                elements.append(
+                    {
+                        "tag": "table",
+                        "page_size": min(10, max(1, len(rows))),
+                        "columns": columns,
+                        "rows": [{f"c{i}": cell for i, cell in enumerate(row)} for row in rows],
+                    }
+                )
+            else:  # Feishu allows five tables per card: the rest as text
+                text = [" | ".join(section.table.columns)] + [" | ".join(r) for r in rows]
+                elements.append(
+                    {"tag": "markdown", "content": "\n".join(_md(t, mentions) for t in text)}
+                )
+            if more:
+                elements.append({"tag": "markdown", "content": f"还有 {more} 行…"})
+    header: dict[str, Any] = {
+        "title": {"tag": "plain_text", "content": card.title},
+        "template": "blue",
+    }
+    if card.subtitle:
+        header["subtitle"] = {"tag": "plain_text", "content": card.subtitle}
+    return {
+        "schema": "2.0",
+        "config": {"update_multi": True, "width_mode": "fill"},
+        "header": header,
+        "body": {"elements": elements},
+    }
+
+
+def flatten_post(
+    content: dict[str, Any], bot_ids: set[str], keys: dict[str, tuple[str, str]]
+) -> str:
+    """A rich-text (``post``) message as plain text; ``@`` elements become ``@name``.
+
+    In received posts an ``at`` element's user_id is the mention key (``@_user_1``); ``keys``
+    maps it to (open_id, name).
+    """
+    if "content" not in content:  # {"zh_cn": {...}} wrapped by locale
+        content = next((v for v in content.values() if isinstance(v, dict) and "content" in v), {})
+    lines = []
+    for paragraph in content.get("content") or []:
+        parts = []
+        for element in paragraph or []:
+            tag = element.get("tag")
+            if tag in ("text", "a", "md"):
+                parts.append(str(element.get("text", "")))
+            elif tag == "at":
+                user_id = str(element.get("user_id", ""))
+                open_id, known = keys.get(user_id, (user_id, ""))
+                if open_id in bot_ids or user_id in ("all", "@_all"):
+                    continue
+                name = known or element.get("user_name") or open_id
+                parts.append(f"@{name}")
+            elif tag == "code_block":
+                parts.append(str(element.get("text", "")))
+        lines.append("".join(parts).strip())
+    title = str(content.get("title") or "")
+    text = "\n".join(line for line in lines if line.strip())
+    return f"{title}\n{text}" if title and text else (title or text)
+
+
+class FeishuAdapter:
+    """The Feishu platform: webhook parser, long-connection handler and sender."""
+
+    platform = PLATFORM
+
+    def __init__(self, settings: FeishuSettings, bot: BotSettings) -> None:
+        self.settings = settings
+        self.bot = bot
+        self._local = threading.local()
+        self._bot_open_id = settings.bot_open_id
+        self._client: lark.Client | None = None
+        self._client_lock = threading.Lock()
+        self.sink: Callable[[IncomingMessage], object] | None = None  # long-connection receiver
+        self._per_chat = SlidingWindow(int(settings.chat_qps), 1.0)
+        self._per_app = SlidingWindow(int(settings.app_qps), 1.0)
+        self.handler = self._build_handler(settings.encrypt_key, settings.verification_token)
+
+    # -- receiving ---------------------------------------------------------------------------
+    def _build_handler(self, encrypt_key: str, token: str) -> Any:
+        """The SDK dispatcher, with a handler for every event type we subscribe to."""
+        builder = lark.EventDispatcherHandler.builder(encrypt_key, token, lark.LogLevel.CRITICAL)
+        builder.register_p2_im_message_receive_v1(lambda data: self._collect(self.normalize(data)))
+        builder.register_p2_im_chat_member_bot_added_v1(
+            lambda data: self._collect(self._chat_event(data, "bot_added"))
+        )
+        builder.register_p2_im_chat_member_bot_deleted_v1(
+            lambda data: self._collect(self._chat_event(data, "bot_removed"))
+        )
+        builder.register_p2_im_chat_member_user_added_v1(
+            lambda data: self._collect(self._chat_event(data, "members_added"))
+        )
+        for ignored in (
+            builder.register_p2_im_chat_member_user_deleted_v1,
+            builder.register_p2_im_chat_member_user_withdrawn_v1,
+            builder.register_p2_im_message_message_read_v1,
+            builder.register_p2_im_message_recalled_v1,
+            builder.register_p2_im_chat_disbanded_v1,
+            builder.register_p2_im_chat_updated_v1,
+        ):
+            ignored(lambda data: None)
+        return builder.build()
+
+    def _collect(self, message: IncomingMessage | None) -> None:
+        """Hand a normalised message to the webhook request in this thread, or to ``sink``."""
+        if message is None:
+            return
+        pending = getattr(self._local, "messages", None)
+        if pending is not None:
+            pending.append(message)
+        elif self.sink is not None:
+            self.sink(message)
+
+    def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
+        """Verify + decrypt with the SDK; map its errors to 400/401/403 so forgeries are not retried."""
+        raw = lark.RawRequest()
+        raw.uri = req.path
+        raw.body = req.get_data()
+        raw.headers = {k: v for k, v in req.headers.items()}
+        signed = all(raw.headers.get(h) for h in _SIGNATURE_HEADERS)
+        if signed and self.settings.encrypt_key:
+            # The SDK decrypts before it checks the signature; check it first, with the SDK's own
+            # primitive, so that a forgery is a 403 whatever its body looks like.
+            try:
+                self.handler._verify_sign(raw, self.settings.encrypt_key)
+            except Exception:
+                log.warning("feishu webhook refused (403): signature verification failed")
+                return [], _json({"msg": "forbidden"}, 403)
+        self._local.messages = []
+        try:
+            result = self.handler.do(raw)
+        finally:
+            messages, self._local.messages = self._local.messages, None
+        body = bytes(result.content or b"").decode("utf-8", "replace")
+        if result.status_code == 200:
+            return messages, Response(body, 200, content_type="application/json; charset=utf-8")
+        if "processor not found" in body:
+            return [], _json({"msg": "success"}, 200)  # an event type we do not use: ack it
+        if any(marker in body for marker in _AUTH_ERRORS):
+            status = 401 if ("NoneType" in body or "encrypt_key" in body) else 403
+            log.warning("feishu webhook refused (%s): %s", status, body[:200])
+            return [], _json({"msg": "forbidden"}, status)
+        log.warning("feishu webhook malformed request: %s", body[:200])
+        return [], _json({"msg": "bad request"}, 400)
+
+    def bot_ids(self) -> set[str]:
+        """The bot's open_id when known (config, or fetched once by ``prefetch``)."""
+        return {self._bot_open_id} if self._bot_open_id else set()
+
+    def prefetch(self) -> None:
+        """Learn the bot's open_id from the API (at start, never on the webhook's path)."""
+        if not self._bot_open_id:
+            self._bot_open_id = self._fetch_bot_open_id()
+
+    def normalize(self, data: Any) -> IncomingMessage | None:
+        """``im.message.receive_v1`` → IncomingMessage (bot mention stripped, others as @name)."""
+        event = data.event
+        message = event.message
+        if event.sender is not None and getattr(event.sender, "sender_type", "user") not in (
+            "user",
+            None,
+        ):
+            return None  # another bot or the system
+        sender_id = (
+            event.sender.sender_id.open_id if event.sender and event.sender.sender_id else ""
+        )
+        try:
+            content = json.loads(message.content or "{}")
+        except ValueError:
+            content = {}
+        bot_ids = self.bot_ids()
+        to_me = message.chat_type == "p2p"
+        mentions: list[Mention] = []
+        keys: dict[str, tuple[str, str]] = {}
+        text = ""
+        if message.message_type == "text":
+            text = str(content.get("text", ""))
+        for m in message.mentions or []:
+            open_id = m.id.open_id if m.id else ""
+            is_bot = open_id in bot_ids or (not bot_ids and _looks_like_bot(m, text, self.bot.name))
+            keys[m.key] = (open_id, m.name or "")
+            if is_bot:
+                to_me = True
+                text = text.replace(m.key, " ")
+                continue
+            if m.key == "@_all":
+                text = text.replace(m.key, "＠所有人")
+                continue
+            text = text.replace(m.key, f"@{m.name or open_id}")
+            mention = Mention(open_id, m.name or "")
+            if mention not in mentions:
+                mentions.append(mention)
+        if message.message_type == "post":
+            text = flatten_post(content, bot_ids, keys)
+            at_ids = [keys.get(k, (k, ""))[0] for k in _post_at_ids(content)]
+            to_me = to_me or any(open_id in bot_ids for open_id in at_ids)
+        elif message.message_type != "text":
+            text = ""  # images, files, stickers: nothing to parse
+        sent_at = ""
+        if message.create_time:
+            sent_at = datetime.fromtimestamp(int(message.create_time) / 1000, UTC).isoformat()
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=message.chat_id or "",
+            message_id=message.message_id or "",
+            sender_id=sender_id or "",
+            text=re.sub(r"[ \t]+", " ", text).strip(),
+            mentions=mentions,
+            to_me=to_me,
+            chat_type=message.chat_type or "group",
+            sent_at=sent_at,
+        )
+
+    def _chat_event(self, data: Any, kind: str) -> IncomingMessage | None:
+        """Bot added/removed and members added, as pseudo-messages deduplicated by event id."""
+        event = data.event
+        users = [
+            Mention(u.user_id.open_id, u.name or "")
+            for u in (getattr(event, "users", None) or [])
+            if u.user_id and u.user_id.open_id
+        ]
+        operator = getattr(event, "operator_id", None)
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=event.chat_id or "",
+            message_id=f"event:{data.header.event_id}",
+            sender_id=(operator.open_id if operator else "") or "",
+            text="",
+            mentions=users,
+            to_me=False,
+            chat_name=getattr(event, "name", "") or "",
+            kind=kind,
+        )
+
+    # -- sending -----------------------------------------------------------------------------
+    def client(self) -> lark.Client:
+        """The SDK client (built once; thread-safe for the sync calls we make)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = (
+                    lark.Client.builder()
+                    .app_id(self.settings.app_id)
+                    .app_secret(self.settings.app_secret)
+                    .domain(self.settings.domain)
+                    .timeout(self.settings.timeout_seconds)
+                    .log_level(lark.LogLevel.ERROR)
+                    .build()
+                )
+            return self._client
+
+    def send(self, item: OutboundItem) -> SendResult:
+        """Reply in thread to a command, or post to the chat; honours Feishu's rate limits."""
+        wait = acquire_all([(self._per_chat, item.chat_id), (self._per_app, "")], max_sleep=1.0)
+        if wait:
+            return SendResult(ok=False, retry_after=wait, deferred=True, error="local rate limit")
+        msg_type, content = self.render(item.message)
+        if item.reply_to and not item.reply_to.startswith("event:"):
+            result = self._call(
+                self.client().im.v1.message.reply,
+                ReplyMessageRequest.builder()
+                .message_id(item.reply_to)
+                .request_body(
+                    ReplyMessageRequestBody.builder()
+                    .msg_type(msg_type)
+                    .content(content)
+                    .uuid(item.key)
+                    .build()
+                )
+                .build(),
+            )
+            if result[1] not in REPLY_TARGET_GONE:
+                return result[0]
+            log.info("feishu: message %s to reply to is gone; posting to the chat", item.reply_to)
+        return self._call(
+            self.client().im.v1.message.create,
+            CreateMessageRequest.builder()
+            .receive_id_type("chat_id")
+            .request_body(
+                CreateMessageRequestBody.builder()
+                .receive_id(item.chat_id)
+                .msg_type(msg_type)
+                .content(content)
+                .uuid(item.key)
+                .build()
+            )
+            .build(),
+        )[0]
+
+    def render(self, message: OutgoingMessage) -> tuple[str, str]:
+        """(msg_type, content JSON) for a neutral message: a card when it has one, else text."""
+        if message.card is not None:
+            card = render_card(message.card, message.mentions, intro=message.text)
+            return "interactive", json.dumps(card, ensure_ascii=False)
+        return "text", json.dumps({"text": render_text(message)}, ensure_ascii=False)
+
+    def _call(self, method: Any, request: Any) -> tuple[SendResult, int | None]:
+        """Run one SDK call and classify the outcome (never raises)."""
+        try:
+            resp = method(request)
+        except Exception as exc:  # network errors, or a non-JSON gateway page
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500]), None
+        if resp.success():
+            return SendResult(ok=True, message_id=resp.data.message_id if resp.data else ""), 0
+        status = resp.raw.status_code if resp.raw else 0
+        error = f"feishu code={resp.code} http={status} msg={resp.msg} log_id={resp.get_log_id()}"
+        if resp.code in RATE_LIMITED or status == 429:
+            headers = {
+                k.lower(): v for k, v in ((resp.raw.headers if resp.raw else None) or {}).items()
+            }
+            try:
+                reset = float(headers.get("x-ogw-ratelimit-reset") or 1.0)
+            except ValueError:
+                reset = 1.0
+            return SendResult(
+                ok=False, error=error, retry_after=max(reset, 0.2), deferred=True
+            ), resp.code
+        if resp.code in REPLY_TARGET_GONE:
+            return SendResult(ok=False, error=error), resp.code
+        if resp.code in PERMANENT:
+            log.error("feishu: giving up on a message: %s", error)
+            return SendResult(ok=False, error=error, permanent=True), resp.code
+        return SendResult(ok=False, error=error), resp.code
+
+    # -- names -------------------------------------------------------------------------------
+    def member_names(self, chat_id: str) -> dict[str, str] | None:
+        """open_id → name for the chat's members (needs a chat-members scope); None if refused."""
+        names: dict[str, str] = {}
+        page_token = ""
+        for _ in range(50):
+            builder = (
+                GetChatMembersRequest.builder()
+                .chat_id(chat_id)
+                .member_id_type("open_id")
+                .page_size(100)
+            )
+            if page_token:
+                builder = builder.page_token(page_token)
+            try:
+                resp = self.client().im.v1.chat_members.get(builder.build())
+            except Exception as exc:
+                log.warning("feishu: chat members of %s unavailable: %s", chat_id, exc)
+                return None
+            if not resp.success():
+                log.info("feishu: chat members of %s not readable (code %s)", chat_id, resp.code)
+                return None
+            for item in resp.data.items or []:
+                if item.member_id and item.name:
+                    names[item.member_id] = item.name
+            if not resp.data.has_more:
+                break
+            page_token = resp.data.page_token or ""
+        return names
+
+    def _fetch_bot_open_id(self) -> str:
+        """The bot's open_id from ``GET /open-apis/bot/v3/info`` ('' when unavailable)."""
+        request = (
+            lark.BaseRequest.builder()
+            .http_method(lark.HttpMethod.GET)
+            .uri("/open-apis/bot/v3/info")
+            .token_types({lark.AccessTokenType.TENANT})
+            .build()
+        )
+        try:
+            resp = self.client().request(request)
+            data = json.loads(resp.raw.content or b"{}")
+            return str((data.get("bot") or {}).get("open_id") or "")
+        except Exception as exc:
+            log.warning("feishu: bot info unavailable (%s); telling the bot by its name", exc)
+            return ""
+
+
+def _looks_like_bot(mention: Any, text: str, bot_name: str) -> bool:
+    """Without the bot's open_id: the mention named like the bot, or leading a slash command."""
+    if mention.name == bot_name:
+        return True
+    return text.startswith(mention.key) and text[len(mention.key) :].lstrip().startswith(
+        ("/", "／")
+    )
+
+
+def _post_at_ids(content: dict[str, Any]) -> list[str]:
+    """user_ids of the @ elements of a post."""
+    if "content" not in content:
+        content = next((v for v in content.values() if isinstance(v, dict) and "content" in v), {})
+    return [
+        str(e.get("user_id", ""))
+        for paragraph in content.get("content") or []
+        for e in paragraph or []
+        if e.get("tag") == "at"
+    ]
+
+
+def _json(data: dict[str, Any], status: int) -> Response:
+    """A small JSON response."""
+    return Response(json.dumps(data), status, content_type="application/json; charset=utf-8")

@@ -1,0 +1,702 @@
+"""A real local HTTP server that speaks the slice of the Feishu open API genjin uses.
+
+Point the real SDK at it with ``lark.Client.builder().domain(fake.url)`` (lark-oapi allows ``http://`` for
+127.0.0.1 only), or use ``fake.lark_client()``::
+
+    with FakeFeishu(members={"oc_1": {"ou_a": "张三"}}) as fake:
+        client = fake.lark_client()
+        ...                                   # code under test sends through `client`
+        fake.wait_for(1)
+        assert fake.texts() == ["已记录：客户A · 报价已发"]
+
+Endpoints (all answers carry ``X-Tt-Logid``; every endpoint except the token one needs
+``Authorization: Bearer <fake.token>`` else HTTP 401 ``{"code": 99991663}``):
+
+* ``POST /open-apis/auth/v3/tenant_access_token/internal`` — checks ``app_id``/``app_secret`` from the body;
+  wrong → HTTP 400 ``{"code": 10014, "msg": "app secret invalid"}`` (the SDK then raises
+  ``ObtainAccessTokenException``).
+* ``POST /open-apis/im/v1/messages?receive_id_type=...`` (create) and
+  ``POST /open-apis/im/v1/messages/{message_id}/reply`` (reply) — recorded as :class:`Sent`.
+* ``GET /open-apis/im/v1/chats/{chat_id}/members`` — from ``fake.members``; paginates by ``page_size``
+  (``page_token`` is the offset). A chat missing from ``members`` → HTTP 400
+  ``{"code": 232011, "msg": "Operator can NOT be out of the chat."}``.
+* ``GET /open-apis/bot/v3/info`` — ``{"bot": {"app_name", "open_id": fake.bot_open_id, ...}}``.
+* Anything else → HTTP 404 ``{"code": 404, ...}`` and the request is kept in ``fake.unhandled``.
+
+Message-endpoint pipeline, in order (each step may answer and stop):
+
+1. ``down`` (applies to every endpoint): ``True`` closes the connection without any response, so the SDK's
+   ``requests`` call raises ``requests.exceptions.ConnectionError``; ``down = 503`` (any int) answers
+   that HTTP status with an HTML body instead (a gateway outage; the SDK raises ``JSONDecodeError``).
+2. ``delay`` seconds of sleep (message endpoints only; interrupted by ``stop()``).
+3. Injected faults, FIFO: ``fail_next`` then ``rate_limit_next``.
+4. Token check (401/99991663).
+5. ``permanent_error(chat_id)`` (HTTP 400 with the configured code).
+6. Real limits, when ``enforce_limits`` (default on), counted over a sliding 1 s window of every message
+   request that reaches this step (also the rejected and duplicate ones — Feishu meters requests, not
+   messages): more than ``app_qps`` (50) per second for the app → HTTP 429 ``{"code": 99991400}`` with
+   ``x-ogw-ratelimit-*`` headers; more than ``chat_qps`` (5) to one chat/user → HTTP 400 ``{"code": 230020}``
+   (no rate-limit headers: the docs don't promise them for 230020). Each rejection increments ``violations``.
+7. Validation: missing fields, non-JSON ``content``, ``uuid`` longer than 50 → HTTP 400 ``{"code": 99992402}``;
+   content over 150 KB (text) / 30 KB (other types) → HTTP 400 ``{"code": 230025}``.
+8. ``uuid`` idempotency: a uuid already accepted within the last hour (keyed by uuid alone, across chats and
+   create/reply — stricter than, or equal to, the real platform) answers success with the SAME message_id,
+   is not recorded again, and increments ``duplicates``.
+
+Which chat does a reply go to? Replies to messages this fake created resolve automatically; for
+messages from inbound events call ``fake.register_message(message_id, chat_id)`` or
+``fake.note_event(event_dict)``. Unresolved replies have ``chat_id=None`` and are limited per
+``reply:<message_id>``.
+
+Nothing is logged to stdout/stderr.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import sys
+import threading
+import time
+import uuid as uuid_mod
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = ["GATEWAY_HTML", "Call", "FakeFeishu", "Sent", "reset_lark_token_cache"]
+
+GATEWAY_HTML = "<html>502</html>"
+UUID_WINDOW_S = 3600.0
+TEXT_LIMIT = 150 * 1024
+RICH_LIMIT = 30 * 1024
+
+
+@dataclass
+class Sent:
+    """One accepted (recorded) message request."""
+
+    kind: str  # "create" | "reply"
+    message_id: str  # the om_fake_N this fake answered with
+    chat_id: str | None  # create to a chat, or the resolved chat of a reply; else None
+    reply_to: str | None  # reply: the message_id replied to
+    msg_type: str
+    content: Any  # json.loads of the request's `content` string
+    uuid: str | None
+    reply_in_thread: bool | None
+    at: float  # time.monotonic() when accepted
+    receive_id_type: str | None = None  # create only
+    receive_id: str | None = None  # create only
+    raw_content: str = ""
+
+    @property
+    def text(self) -> str:
+        """Text of a text message; card JSON for interactive; joined text runs for post."""
+        return _content_text(self.msg_type, self.content)
+
+
+@dataclass
+class Call:
+    """Every HTTP request the fake saw (answered or dropped)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int | None  # None when the connection was dropped
+    at: float
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _content_text(msg_type: str, content: Any) -> str:
+    if msg_type == "text" and isinstance(content, dict):
+        return str(content.get("text", ""))
+    if msg_type == "post" and isinstance(content, dict):
+        body = content
+        if "content" not in body:  # send-side post: {"zh_cn": {"title", "content"}}
+            body = next((v for v in body.values() if isinstance(v, dict)), {})
+        runs = []
+        for para in body.get("content") or []:
+            runs.append("".join(str(el.get("text", "")) for el in para if isinstance(el, dict)))
+        title = body.get("title") or ""
+        return "\n".join([title, *runs] if title else runs)
+    return json.dumps(content, ensure_ascii=False)
+
+
+def reset_lark_token_cache() -> None:
+    """Replace lark-oapi's process-global token cache (``TokenManager.cache``) with an empty one."""
+    from lark_oapi.core.cache import LocalCache
+    from lark_oapi.core.token.manager import TokenManager
+
+    TokenManager.cache = LocalCache()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeFeishu
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print a traceback to stderr; keep it for inspection instead.
+        with self.fake._lock:
+            self.fake.errors.append(sys.exc_info()[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "fake-feishu/1.0"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)
+
+    def do_POST(self) -> None:
+        self.server.fake._handle(self)
+
+    def do_PUT(self) -> None:
+        self.server.fake._handle(self)
+
+    def do_PATCH(self) -> None:
+        self.server.fake._handle(self)
+
+    def do_DELETE(self) -> None:
+        self.server.fake._handle(self)
+
+
+class _Reply(Exception):
+    """Internal: short-circuit the handler with a response."""
+
+    def __init__(
+        self,
+        status: int,
+        payload: dict[str, Any] | None = None,
+        *,
+        body: bytes | None = None,
+        content_type: str = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body if body is not None else json.dumps(payload, ensure_ascii=False).encode()
+        self.content_type = content_type
+        self.headers = headers or {}
+
+
+class FakeFeishu:
+    """Local fake of Feishu's open API. Thread-safe; all knobs may be set from tests while it runs."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str | None = None,
+        app_secret: str = "fake-secret",
+        token: str = "t-fake",
+        bot_open_id: str = "ou_bot",
+        bot_name: str = "跟进助手",
+        tenant_key: str = "tenant_test",
+        members: dict[str, dict[str, str]] | None = None,
+        enforce_limits: bool = True,
+        chat_qps: int = 5,
+        app_qps: int = 50,
+    ) -> None:
+        # A distinct app_id per instance keeps lark-oapi's process-global token cache from leaking a
+        # token between fakes (its cache key is "self_tenant_token:{app_id}").
+        self.app_id = app_id or f"cli_fake_{uuid_mod.uuid4().hex[:12]}"
+        self.app_secret = app_secret
+        self.token = token
+        self.bot_open_id = bot_open_id
+        self.bot_name = bot_name
+        self.tenant_key = tenant_key
+        self.members: dict[str, dict[str, str]] = dict(members or {})
+        self.enforce_limits = enforce_limits
+        self.chat_qps = chat_qps
+        self.app_qps = app_qps
+
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ids = itertools.count(1)
+        self._logids = itertools.count(1)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self.sent: list[Sent] = []
+        self.calls: list[Call] = []
+        self.unhandled: list[Call] = []
+        self.duplicates = 0
+        self.violations = 0
+        self.token_requests = 0
+        self.errors: list[BaseException | None] = []  # exceptions raised inside request handling
+        self.delay = 0.0
+        self.down: bool | int = False
+        self._faults: collections.deque[_Fault] = collections.deque()
+        self._permanent: dict[str, tuple[int, str]] = {}
+        self._uuids: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._msg_chat: dict[str, str] = {}
+        self._app_window: collections.deque[float] = collections.deque()
+        self._chat_windows: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeFeishu is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeFeishu:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = f"fake-feishu:{server.server_address[1]}"
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeFeishu:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def lark_client(self, *, timeout: float | None = 5) -> Any:  # a lark_oapi.Client
+        """A real ``lark.Client`` aimed at this fake (imports lark_oapi lazily; ~1.8 s the first time)."""
+        import lark_oapi as lark
+
+        builder = (
+            lark.Client.builder()
+            .app_id(self.app_id)
+            .app_secret(self.app_secret)
+            .domain(self.url)
+            .log_level(lark.LogLevel.CRITICAL)
+        )
+        if timeout is not None:
+            builder = builder.timeout(timeout)
+        return builder.build()
+
+    # ---- knobs ----------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget records, counters, faults, delay, down, permanent errors, uuids and limit windows.
+
+        Configuration (app credentials, token, members, bot identity, limits) is kept.
+        """
+        with self._cond:
+            self._init_state()
+            self._cond.notify_all()
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        code: int = 500,  # arbitrary non-zero; real 5xx bodies vary
+        body: str | bytes | dict[str, Any] | None = None,
+        *,
+        html: bool = False,
+        msg: str = "internal server error",
+    ) -> None:
+        """Answer the next ``n`` message requests with ``status``.
+
+        Default body ``{"code": code, "msg": msg}``; ``html=True`` sends ``GATEWAY_HTML`` as text/html (a
+        non-JSON gateway error); ``body`` overrides (dict → JSON, str/bytes → raw; text/html if it starts
+        with ``<``).
+        """
+        if html and body is None:
+            body = GATEWAY_HTML
+        if body is None:
+            body = {"code": code, "msg": msg}
+        if isinstance(body, dict):
+            raw, ctype = json.dumps(body).encode(), "application/json; charset=utf-8"
+        else:
+            raw = body.encode() if isinstance(body, str) else body
+            html_like = raw.lstrip().startswith(b"<")
+            ctype = "text/html" if html_like else "text/plain; charset=utf-8"
+        with self._lock:
+            self._faults.extend(_Fault(status, raw, ctype) for _ in range(n))
+
+    def rate_limit_next(self, n: int = 1, reset_seconds: int = 1, chat_level: bool = False) -> None:
+        """Rate-limit the next ``n`` message requests.
+
+        App level: HTTP 429 ``{"code": 99991400, "msg": "request trigger frequency limit"}`` with headers
+        ``x-ogw-ratelimit-limit`` and ``x-ogw-ratelimit-reset: reset_seconds``. ``chat_level=True``: HTTP 400
+        ``{"code": 230020}`` — the headers are sent too, so back-off code can be exercised either way.
+        """
+        headers = {"x-ogw-ratelimit-limit": "50", "x-ogw-ratelimit-reset": str(reset_seconds)}
+        if chat_level:
+            headers["x-ogw-ratelimit-limit"] = "5"
+            fault = _Fault(400, json.dumps(_CHAT_LIMIT).encode(), _JSON, headers)
+        else:
+            fault = _Fault(429, json.dumps(_APP_LIMIT).encode(), _JSON, headers)
+        with self._lock:
+            self._faults.extend(
+                _Fault(fault.status, fault.body, fault.content_type, dict(fault.headers))
+                for _ in range(n)
+            )
+
+    def permanent_error(
+        self, chat_id: str, code: int = 230002, msg: str = "Bot/User can NOT be out of the chat."
+    ) -> None:
+        """Every message request to ``chat_id`` fails with HTTP 400 and ``code`` until cleared."""
+        with self._lock:
+            self._permanent[chat_id] = (code, msg)
+
+    def clear_permanent_error(self, chat_id: str) -> None:
+        with self._lock:
+            self._permanent.pop(chat_id, None)
+
+    def register_message(self, message_id: str, chat_id: str) -> None:
+        """Tell the fake which chat ``message_id`` lives in (so replies to it count for that chat)."""
+        with self._lock:
+            self._msg_chat[message_id] = chat_id
+
+    def note_event(self, event: dict[str, Any]) -> None:
+        """``register_message`` from an ``im.message.receive_v1`` event dict (e.g. testkit.message_event)."""
+        msg = event.get("event", {}).get("message") or {}
+        if msg.get("message_id") and msg.get("chat_id"):
+            self.register_message(msg["message_id"], msg["chat_id"])
+
+    # ---- inspection -----------------------------------------------------------------------------
+
+    def sent_to(self, chat_id: str) -> list[Sent]:
+        with self._lock:
+            return [s for s in self.sent if s.chat_id == chat_id]
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        """Text of each recorded message, in order: ``text`` for text messages, the card JSON
+        (``ensure_ascii=False``) for interactive, joined text runs (title first) for post."""
+        with self._lock:
+            items = list(self.sent) if chat_id is None else self.sent_to(chat_id)
+        return [s.text for s in items]
+
+    def hits(self, path_prefix: str, method: str | None = None) -> int:
+        """How many requests arrived whose path starts with ``path_prefix``."""
+        with self._lock:
+            return sum(
+                1
+                for c in self.calls
+                if c.path.startswith(path_prefix) and (method is None or c.method == method)
+            )
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> list[Sent]:
+        """Block until at least ``n`` messages are recorded; return them. AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.sent) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {n} sent message(s) within {timeout}s, got {len(self.sent)}: "
+                        f"{[s.text for s in self.sent]!r}"
+                    )
+                self._cond.wait(left)
+            return list(self.sent)
+
+    # ---- request handling -----------------------------------------------------------------------
+
+    def _handle(self, h: _Handler) -> None:
+        parts = urlsplit(h.path)
+        path = parts.path
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        call = Call(h.command, path, query, None, time.monotonic())
+        with self._lock:
+            self.calls.append(call)
+            down = self.down
+        if down is True:
+            h.close_connection = True
+            try:
+                h.connection.shutdown(2)  # SHUT_RDWR: the client sees the connection drop, no bytes
+            except OSError:
+                pass
+            return
+        try:
+            if down:
+                raise _Reply(
+                    int(down), body=b"<html>service unavailable</html>", content_type="text/html"
+                )
+            self._route(h, h.command, path, query, raw)
+            raise _Reply(404, {"code": 404, "msg": "fake feishu: no route"})
+        except _Reply as r:
+            call.status = r.status
+            if r.status == 404:
+                with self._lock:
+                    self.unhandled.append(call)
+            self._send(h, r)
+
+    def _send(self, h: _Handler, r: _Reply) -> None:
+        try:
+            h.send_response(r.status)
+            h.send_header("Content-Type", r.content_type)
+            h.send_header("Content-Length", str(len(r.body)))
+            h.send_header("X-Tt-Logid", f"fake-logid-{next(self._logids)}")
+            for k, v in r.headers.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(r.body)
+        except OSError:  # client went away (e.g. its timeout fired during `delay`)
+            pass
+
+    def _route(
+        self, h: _Handler, method: str, path: str, query: dict[str, str], raw: bytes
+    ) -> None:
+        segs = [unquote(s) for s in path.strip("/").split("/")]
+        if method == "POST" and path == "/open-apis/auth/v3/tenant_access_token/internal":
+            self._token(raw)
+        if method == "POST" and path == "/open-apis/im/v1/messages":
+            self._message(h, "create", None, query, raw)
+        if (
+            method == "POST"
+            and len(segs) == 6
+            and segs[:4] == ["open-apis", "im", "v1", "messages"]
+        ):
+            if segs[5] == "reply":
+                self._message(h, "reply", segs[4], query, raw)
+        if method == "GET" and len(segs) == 6 and segs[:4] == ["open-apis", "im", "v1", "chats"]:
+            if segs[5] == "members":
+                self._members(h, segs[4], query)
+        if method == "GET" and path == "/open-apis/bot/v3/info":
+            self._auth(h)
+            raise _Reply(
+                200,
+                {
+                    "code": 0,
+                    "msg": "ok",
+                    "bot": {
+                        "app_name": self.bot_name,
+                        "avatar_url": "",
+                        "open_id": self.bot_open_id,
+                        "activate_status": 2,
+                        "ip_white_list": [],
+                    },
+                },
+            )
+
+    def _token(self, raw: bytes) -> None:
+        with self._lock:
+            self.token_requests += 1
+        body = _json_or_none(raw) or {}
+        if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+            raise _Reply(400, {"code": 10014, "msg": "app secret invalid"})
+        raise _Reply(
+            200, {"code": 0, "msg": "ok", "tenant_access_token": self.token, "expire": 7200}
+        )
+
+    def _auth(self, h: _Handler) -> None:
+        if h.headers.get("Authorization") != f"Bearer {self.token}":
+            raise _Reply(
+                401,
+                {
+                    "code": 99991663,
+                    "msg": "Invalid access token for authorization. Please make a request with token "
+                    "attached.",
+                },
+            )
+
+    def _members(self, h: _Handler, chat_id: str, query: dict[str, str]) -> None:
+        self._auth(h)
+        with self._lock:
+            people = self.members.get(chat_id)
+            people = None if people is None else list(people.items())
+        if people is None:
+            raise _Reply(400, {"code": 232011, "msg": "Operator can NOT be out of the chat."})
+        size = max(1, min(int(query.get("page_size") or 100), 100))
+        start = int(query.get("page_token") or 0)
+        page = people[start : start + size]
+        more = start + size < len(people)
+        items = [
+            {
+                "member_id_type": query.get("member_id_type") or "open_id",
+                "member_id": oid,
+                "name": name,
+                "tenant_key": self.tenant_key,
+            }
+            for oid, name in page
+        ]
+        raise _Reply(
+            200,
+            {
+                "code": 0,
+                "msg": "success",
+                "data": {
+                    "items": items,
+                    "has_more": more,
+                    "page_token": str(start + size) if more else "",
+                    "member_total": len(people),
+                },
+            },
+        )
+
+    def _message(
+        self, h: _Handler, kind: str, reply_to: str | None, query: dict[str, str], raw: bytes
+    ) -> None:
+        with self._lock:
+            delay = self.delay
+        if delay:
+            self._stopping.wait(delay)
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            raise _Reply(
+                fault.status,
+                body=fault.body,
+                content_type=fault.content_type,
+                headers=fault.headers,
+            )
+        self._auth(h)
+        body = _json_or_none(raw)
+        if not isinstance(body, dict):
+            raise _Reply(400, {"code": 99992402, "msg": "field validation failed: body"})
+
+        receive_id_type = query.get("receive_id_type") if kind == "create" else None
+        receive_id = body.get("receive_id") if kind == "create" else None
+        with self._lock:
+            if kind == "create":
+                chat_id = receive_id if receive_id_type == "chat_id" else None
+                limit_key = f"{receive_id_type}:{receive_id}"
+            else:
+                chat_id = self._msg_chat.get(reply_to or "")
+                limit_key = f"chat_id:{chat_id}" if chat_id else f"reply:{reply_to}"
+            perm = self._permanent.get(chat_id or receive_id or "")
+        if perm is not None:
+            raise _Reply(400, {"code": perm[0], "msg": perm[1]})
+        self._enforce_limits(limit_key)
+
+        msg_type, content_str, uid = body.get("msg_type"), body.get("content"), body.get("uuid")
+        if kind == "create" and (not receive_id_type or not receive_id):
+            raise _Reply(400, {"code": 99992402, "msg": "field validation failed: receive_id"})
+        if not msg_type or not isinstance(content_str, str):
+            raise _Reply(
+                400, {"code": 99992402, "msg": "field validation failed: msg_type/content"}
+            )
+        if uid is not None and (not isinstance(uid, str) or len(uid) > 50):
+            raise _Reply(400, {"code": 99992402, "msg": "field validation failed: uuid"})
+        try:
+            content = json.loads(content_str)
+        except ValueError:
+            raise _Reply(400, {"code": 230001, "msg": "invalid message content"}) from None
+        limit = TEXT_LIMIT if msg_type == "text" else RICH_LIMIT
+        if len(content_str.encode()) > limit:
+            raise _Reply(400, {"code": 230025, "msg": "message content is too long"})
+
+        now = time.monotonic()
+        with self._cond:
+            if uid:
+                seen = self._uuids.get(uid)
+                if seen is not None and now - seen[0] < UUID_WINDOW_S:
+                    self.duplicates += 1
+                    self._cond.notify_all()
+                    raise _Reply(200, {"code": 0, "msg": "success", "data": seen[1]})
+            message_id = f"om_fake_{next(self._ids)}"
+            create_ms = str(int(time.time() * 1000))
+            data = {
+                "message_id": message_id,
+                "root_id": reply_to or "",
+                "parent_id": reply_to or "",
+                "msg_type": msg_type,
+                "create_time": create_ms,
+                "update_time": create_ms,
+                "deleted": False,
+                "updated": False,
+                "chat_id": chat_id or "",
+                "sender": {
+                    "id": self.app_id,
+                    "id_type": "app_id",
+                    "sender_type": "app",
+                    "tenant_key": self.tenant_key,
+                },
+                "body": {"content": content_str},
+            }
+            if chat_id:
+                self._msg_chat[message_id] = chat_id
+            if uid:
+                self._uuids[uid] = (now, data)
+            self.sent.append(
+                Sent(
+                    kind=kind,
+                    message_id=message_id,
+                    chat_id=chat_id,
+                    reply_to=reply_to,
+                    msg_type=msg_type,
+                    content=content,
+                    uuid=uid,
+                    reply_in_thread=body.get("reply_in_thread") if kind == "reply" else None,
+                    at=now,
+                    receive_id_type=receive_id_type,
+                    receive_id=receive_id,
+                    raw_content=content_str,
+                )
+            )
+            self._cond.notify_all()
+        raise _Reply(200, {"code": 0, "msg": "success", "data": data})
+
+    def _enforce_limits(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not self.enforce_limits:
+                return
+            app, chat = self._app_window, self._chat_windows[key]
+            for window in (app, chat):
+                while window and now - window[0] >= 1.0:
+                    window.popleft()
+            app.append(now)
+            chat.append(now)
+            if len(app) > self.app_qps:
+                self.violations += 1
+                raise _Reply(
+                    429,
+                    _APP_LIMIT,
+                    headers={
+                        "x-ogw-ratelimit-limit": str(self.app_qps),
+                        "x-ogw-ratelimit-reset": "1",
+                    },
+                )
+            if len(chat) > self.chat_qps:
+                self.violations += 1
+                raise _Reply(400, _CHAT_LIMIT)
+
+
+_JSON = "application/json; charset=utf-8"
+_APP_LIMIT = {"code": 99991400, "msg": "request trigger frequency limit"}
+_CHAT_LIMIT = {"code": 230020, "msg": "This operation triggers the frequency limit."}
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except ValueError:
+        return None
