@@ -55,7 +55,7 @@ class ServerSettings:
 class SenderSettings:
     """[sender]: delivery retries of the outbox."""
 
-    max_attempts: int = 8
+    give_up_after_hours: float = 12.0
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
 
@@ -170,8 +170,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError('config: server.sandbox must be "auto", "on" or "off"')
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"config: server.port {settings.server.port} is out of range")
-    if settings.sender.max_attempts < 1:
-        raise ConfigError("config: sender.max_attempts must be at least 1")
+    if settings.sender.give_up_after_hours <= 0:
+        raise ConfigError("config: sender.give_up_after_hours must be positive")
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
     feishu = settings.feishu

@@ -223,11 +223,11 @@ class Runtime:
 
         now = self.clock()
         with self.sessions() as session:
+            unnamed = select(Member.id).where(Member.chat_id == Chat.id, Member.name == "")
             chats = session.execute(
-                select(Chat.id, Chat.platform, Chat.external_id, Chat.settings)
-                .join(Member, Member.chat_id == Chat.id)
-                .where(Member.name == "")
-                .distinct()
+                select(Chat.id, Chat.platform, Chat.external_id, Chat.settings).where(
+                    unnamed.exists()
+                )
             ).all()
         learned = 0
         for chat_id, platform, external_id, chat_settings in chats:

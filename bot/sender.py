@@ -138,7 +138,8 @@ def _record(
             row.last_error = ""
             return
         row.last_error = result.error[:2000]
-        if result.permanent or row.attempts >= settings.max_attempts:
+        expired = now - row.created_at >= timedelta(hours=settings.give_up_after_hours)
+        if result.permanent or expired:
             row.status = FAILED
             log.error(
                 "outbox row %s to %s:%s failed for good after %s attempts: %s",

@@ -169,16 +169,17 @@ class Context:
                     self._note_near_match(query, customer)
                 return customer, f"{tail} {rest}".strip()
         shown = sanitize_user_text(query, 30)
-        if match.kind == "fuzzy" and not match.sure:
-            near = self.session.get(Customer, match.key)
+        if match.kind in ("fuzzy", "ambiguous") and not match.sure:
+            near = [c.name for c in match.options] or [match.name or ""]
             if missing_ok:  # 中石化 is probably not 中石油: a new customer, with a hint
-                self.notes.append(
-                    f"（已有相近的客户 {customer_label(near)}；如果指的是它，请 /撤销 后重发）"
-                )
+                names = "、".join(sanitize_user_text(n, 40) for n in near[:3])
+                self.notes.append(f"（已有相近的客户 {names}；如果指的是它，请 /撤销 后重发）")
                 return None, rest
-            raise self._question(
-                f"🤔 没有找到“{shown}”，是指下面这个客户吗？回复 1 确认：", query, [near.name]
-            )
+            if match.kind == "fuzzy":
+                title = f"🤔 没有找到“{shown}”，是指下面这个客户吗？回复 1 确认："
+            else:
+                title = f"🤔 没有找到“{shown}”，是指下面哪个客户？回复数字选择："
+            raise self._question(title, query, near)
         if match.kind == "none":
             if missing_ok:
                 return None, rest

@@ -645,11 +645,11 @@ class NameMatch:
 
     @property
     def sure(self) -> bool:
-        """False for a fuzzy match that is neither containment nor a homophone typo.
+        """False for a fuzzy (or fuzzily ambiguous) match that is neither containment nor a homophone.
 
         中石化 ~ 中石油 or 客户B ~ 客户A score in the 70s: similar, but most likely another company.
         """
-        return self.kind != "fuzzy" or self.score >= _SURE_FUZZY
+        return self.kind not in ("fuzzy", "ambiguous") or self.score >= _SURE_FUZZY
 
 
 _FUZZY_THRESHOLD = 70.0
@@ -755,7 +755,7 @@ def match_name(query: str, candidates: Sequence[Candidate]) -> NameMatch:
     close = [c for s, c in scored if top_score - s < _FUZZY_MARGIN]
     if len(close) == 1:
         return NameMatch("fuzzy", top.key, top.name, score=top_score)
-    return NameMatch("ambiguous", options=close[:_MAX_OPTIONS])
+    return NameMatch("ambiguous", options=close[:_MAX_OPTIONS], score=top_score)
 
 
 def _prefix_end(token: str, norm_len: int) -> int:

@@ -60,7 +60,7 @@ def test_file_values_and_env_overrides(tmp_path):
         ("[bot\n", {}, "not valid TOML"),
         ("", {"GENJIN_SERVER_PORT": "eighty"}, "server.port"),
         ("", {"GENJIN_DATABASE_URL": "genjin.db"}, "database.url"),
-        ("", {"GENJIN_SENDER_MAX_ATTEMPTS": "0"}, "sender.max_attempts"),
+        ("", {"GENJIN_SENDER_GIVE_UP_AFTER_HOURS": "0"}, "sender.give_up_after_hours"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, content, env, message):

@@ -166,17 +166,17 @@ def test_permanent_error_fails_the_row_without_retrying(chat, clock):
     assert len(adapter.attempts) == 1
 
 
-def test_row_fails_after_max_attempts(chat, clock, settings):
-    settings.sender.max_attempts = 3
-    adapter = FlakyAdapter([SendResult(ok=False, error="down")] * 10)
+def test_row_fails_when_the_platform_stays_down_past_the_budget(chat, clock, settings):
+    settings.sender.give_up_after_hours = 3
+    adapter = FlakyAdapter([SendResult(ok=False, error="down")] * 100)
     chat.runtime.adapters["console"] = adapter
     chat.send("/帮助")
     for _ in range(5):
         clock.advance(hours=1)
         chat.runtime.deliver()
     (row,) = _rows(chat.runtime, Outbox)
-    assert (row.status, row.attempts) == (FAILED, 3)
-    assert len(adapter.attempts) == 3
+    assert (row.status, row.attempts) == (FAILED, 4)  # tried at 0, 1, 2 h; at 3 h it gives up
+    assert len(adapter.attempts) == 4
 
 
 def test_adapter_exception_is_a_retry_not_a_loss(chat, clock):

@@ -39,6 +39,7 @@ RATE_LIMITED = {99991400, 230020, 11232}
 PERMANENT = {230001, 230002, 230006, 230013, 230017, 230027, 230034, 232009, 99991672, 99991679}
 # Replying to a message that is gone: post to the chat instead.
 REPLY_TARGET_GONE = {230011, 231003, 230003}
+WINDOW = 1.1  # seconds: Feishu's limits are per second
 CARD_LIMIT = 28_000  # bytes; Feishu allows 30 KB for a card
 TEXT_LIMIT = 20_000  # characters; far below Feishu's 150 KB
 MAX_TABLES = 5
@@ -207,8 +208,9 @@ class FeishuAdapter:
         self._client: lark.Client | None = None
         self._client_lock = threading.Lock()
         self.sink: Callable[[IncomingMessage], object] | None = None  # long-connection receiver
-        self._per_chat = SlidingWindow(int(settings.chat_qps), 1.0)
-        self._per_app = SlidingWindow(int(settings.app_qps), 1.0)
+        # Windows a little over a second: network jitter must not push a burst over the limit.
+        self._per_chat = SlidingWindow(int(settings.chat_qps), WINDOW)
+        self._per_app = SlidingWindow(int(settings.app_qps), WINDOW)
         self.handler = self._build_handler(settings.encrypt_key, settings.verification_token)
 
     # -- receiving ---------------------------------------------------------------------------
