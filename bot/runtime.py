@@ -60,6 +60,7 @@ class Runtime:
         self._outbox_wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._long_connection: threading.Thread | None = None
 
     def migrate(self) -> None:
         """Bring the schema up to date (every start does this)."""
@@ -148,7 +149,7 @@ class Runtime:
                 )
         except Exception as exc:
             return {"status": "error", "database": "unreachable", "error": type(exc).__name__}
-        return {
+        health: dict[str, object] = {
             "status": "ok",
             "database": "ok",
             "backend": self.engine.dialect.name,
@@ -156,6 +157,12 @@ class Runtime:
             "outbox_pending": outbox_pending,
             "outbox_failed": outbox_failed,
         }
+        if self._long_connection is not None:
+            alive = self._long_connection.is_alive()
+            health["feishu_long_connection"] = "running" if alive else "stopped"
+            if not alive:
+                health["status"] = "degraded"
+        return health
 
     # -- worker threads --------------------------------------------------------------------
     def start(self) -> None:
@@ -170,7 +177,7 @@ class Runtime:
             if self.settings.feishu.mode == "ws":
                 from bot.adapters.feishu_ws import start_long_connection
 
-                start_long_connection(feishu, self.receive)
+                self._long_connection = start_long_connection(feishu, self.receive)
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)

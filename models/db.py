@@ -45,12 +45,73 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite has one writer at a time, and its busy handler polls with growing sleeps, so a thread
+    # that commits back to back (the dispatcher) starves one that needs a quick insert (the
+    # webhook). Inside the process, transactions therefore queue on a FIFO lock instead.
+    lock = FairLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: no read-to-write upgrade deadlocks between threads.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        lock.acquire()
+        conn.info["genjin_lock"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info, lock)
+            raise
 
+    def _end(conn: Any, statement: str) -> None:
+        """Finish the transaction on the DBAPI connection, then let the next one in."""
+        try:
+            conn.connection.driver_connection.execute(statement)
+        finally:
+            _release(conn.info, lock)
+
+    event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
+    event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
+    event.listen(engine.pool, "reset", lambda _dbapi, record, *_: _release(record.info, lock))
     return engine
+
+
+def _release(info: dict[str, Any], lock: FairLock) -> None:
+    """Release the process lock if this connection holds it (exactly once)."""
+    if info.pop("genjin_lock", False):
+        lock.release()
+
+
+class FairLock:
+    """A first-come, first-served lock, reentrant for the thread that holds it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        """Wait for our turn."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        """Hand over to the next in line."""
+        with self._cond:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            self._serving += 1
+            self._cond.notify_all()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import functools
 import io
 import re
 import unicodedata
@@ -679,6 +680,7 @@ def _rung(kind: Any, hits: list[Candidate]) -> NameMatch | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def _pinyin(text: str) -> str:
     """Toneless pinyin of text, syllables space-separated ('' when unavailable)."""
     res = _quiet(_jio().pinyin, text, formater="simple")

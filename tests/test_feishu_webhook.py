@@ -248,3 +248,21 @@ def test_token_only_mode_without_encrypt_key(engine, settings, clock, fake):  # 
 
 def test_sandbox_is_off_when_feishu_is_configured(feishu):
     assert feishu.client.get("/").status_code == 404
+
+
+def test_webhook_is_closed_when_no_token_is_configured(engine, settings, clock, fake):  # noqa: F811
+    """Long-connection set-ups need no token; then the SDK would verify nothing: no webhook."""
+    configure_feishu(settings, fake, encrypt_key="")
+    settings.feishu.verification_token = ""
+    settings.feishu.mode = "ws"
+    chat = FeishuChat(Runtime(settings, engine=engine, clock=clock), fake)
+    unsigned = message_event(
+        "@_user_1 /帮助",
+        token="",
+        chat_id=CHAT,
+        mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+    )
+    assert chat.client.post("/webhook/feishu", json=unsigned).status_code == 404
+    del unsigned["header"]["token"]
+    assert chat.client.post("/webhook/feishu", json=unsigned).status_code == 404
+    assert _inbox(chat.runtime) == []

@@ -250,6 +250,10 @@ class FeishuAdapter:
 
     def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
         """Verify + decrypt with the SDK; map its errors to 400/401/403 so forgeries are not retried."""
+        if not self.settings.verification_token:
+            # Long-connection set-ups may leave the token empty; the SDK would then check nothing,
+            # so the webhook is simply not there.
+            return [], _json({"msg": "feishu webhook not configured"}, 404)
         raw = lark.RawRequest()
         raw.uri = req.path
         raw.body = req.get_data()

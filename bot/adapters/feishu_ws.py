@@ -39,7 +39,7 @@ def start_long_connection(
         try:
             client.start()
         except Exception:
-            log.exception("feishu long connection stopped; events now arrive only by webhook")
+            log.exception("feishu long connection stopped; no events arrive until a restart")
 
     thread = threading.Thread(target=run, name="genjin-feishu-ws", daemon=True)
     thread.start()

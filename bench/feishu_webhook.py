@@ -1,0 +1,185 @@
+"""Benchmark: Feishu webhook ack latency and throughput, genjin vs the SDK's own floor.
+
+Both servers run as separate processes on loopback with the same WSGI server and thread count:
+  * floor  — lark-oapi's EventDispatcherHandler (decrypt + verify) with a no-op handler;
+  * genjin — `genjin serve` (SQLite, workers on): verify, normalise, commit to the inbox, 200,
+             while its workers dispatch and send replies to a local fake Feishu API.
+Every request is a distinct, signed and encrypted im.message.receive_v1 event, built beforehand.
+
+Reproduce:  .venv/bin/python bench/feishu_webhook.py [--events 1500] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fake_feishu import FakeFeishu  # noqa: E402
+from tests.feishu_testkit import (  # noqa: E402
+    BOT_OPEN_ID,
+    mention,
+    message_event,
+    signed_encrypted_request,
+)
+
+KEY, TOKEN = "bench_encrypt_key", "bench_token"
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(port: int) -> None:
+    """Block until the server answers /healthz."""
+    for _ in range(300):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on {port} did not start")
+
+
+def requests_for(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
+    """Signed, encrypted, distinct command events."""
+    out = []
+    for i in range(count):
+        event = message_event(
+            f"@_user_1 /跟进 客户{i % 300:03d} 报价已发 下周三回访",
+            chat_id=f"oc_bench_{i % 20}",
+            open_id=f"ou_rep_{i % 10}",
+            token=TOKEN,
+            message_id=f"om_{run}_{i}",
+            mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+        )
+        out.append(signed_encrypted_request(event, KEY))
+    return out
+
+
+def load(
+    port: int, reqs: list[tuple[bytes, dict[str, str]]], concurrency: int
+) -> tuple[list[float], float, int]:
+    """POST every request with ``concurrency`` keep-alive clients; (latencies ms, seconds, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    chunks = [reqs[i::concurrency] for i in range(concurrency)]
+
+    def worker(chunk: list[tuple[bytes, dict[str, str]]]) -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, bad = [], 0
+        for body, headers in chunk:
+            start = time.perf_counter()
+            conn.request("POST", "/webhook/feishu", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - start) * 1000)
+            bad += response.status != 200
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - start, errors
+
+
+def figures(latencies: list[float], seconds: float) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, events/s)."""
+    q = statistics.quantiles(latencies, n=100)
+    return q[49], q[98], len(latencies) / seconds
+
+
+def main() -> None:
+    """Run both servers, load them in turn, print the table and the ratio."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args()
+    fake = FakeFeishu(bot_open_id=BOT_OPEN_ID, enforce_limits=False).start()
+    tmp = tempfile.mkdtemp()
+    floor_port, genjin_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "GENJIN_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+        "GENJIN_FEISHU_APP_ID": fake.app_id,
+        "GENJIN_FEISHU_APP_SECRET": fake.app_secret,
+        "GENJIN_FEISHU_VERIFICATION_TOKEN": TOKEN,
+        "GENJIN_FEISHU_ENCRYPT_KEY": KEY,
+        "GENJIN_FEISHU_DOMAIN": fake.url,
+        "GENJIN_FEISHU_BOT_OPEN_ID": BOT_OPEN_ID,
+        "GENJIN_FEISHU_CHAT_QPS": "1000",
+        "GENJIN_FEISHU_APP_QPS": "1000",
+    }
+    env.pop("GENJIN_CONFIG", None)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    floor = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "feishu_floor_app.py"), str(floor_port), KEY, TOKEN],
+        **quiet,
+    )
+    genjin = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(genjin_port)],
+        cwd=tmp,
+        env=env,
+        **quiet,
+    )
+    try:
+        wait_up(floor_port)
+        wait_up(genjin_port)
+        print(f"{args.events} signed+encrypted events per run, loopback, 2-core machine")
+        print(f"{'server':8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>9} {'errors':>6}")
+        rows = {}
+        run = 0
+        for concurrency in args.concurrency:
+            for name, port in (("floor", floor_port), ("genjin", genjin_port)):
+                run += 1
+                reqs = requests_for(args.events, f"{os.getpid()}_{run}")
+                load(port, reqs[:50], concurrency)  # warm-up
+                lat, secs, errors = load(port, reqs[50:], concurrency)
+                p50, p99, rate = figures(lat, secs)
+                rows[(name, concurrency)] = (p50, p99, rate)
+                print(f"{name:8} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:9.0f} {errors:>6}")
+        print("ratio genjin/floor (p50, p99, throughput):")
+        for concurrency in args.concurrency:
+            g, f = rows[("genjin", concurrency)], rows[("floor", concurrency)]
+            print(
+                f"  concurrency {concurrency:>2}: p50 x{g[0] / f[0]:.2f}, p99 x{g[1] / f[1]:.2f}, throughput x{g[2] / f[2]:.2f}"
+            )
+        print(f"replies recorded by the fake Feishu API so far: {len(fake.sent)}")
+        print(
+            "reproduce: .venv/bin/python bench/feishu_webhook.py --events",
+            args.events,
+            "--concurrency",
+            *args.concurrency,
+        )
+    finally:
+        for proc in (floor, genjin):
+            proc.terminate()
+            proc.wait(10)
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
