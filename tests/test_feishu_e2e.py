@@ -96,14 +96,14 @@ def _event(text: str, message_id: str) -> dict:
 
 def test_command_is_acknowledged_before_a_slow_api_and_answered_once(served):
     base, fake, _ = served
-    fake.delay = 3.0  # Feishu's API is slow: the webhook must not wait for it
+    fake.delay = 5.0  # Feishu's API is slow: the webhook must not wait for it
     event = _event("/跟进 客户A 报价已发 明天回访", "om_e2e_1")
     fake.note_event(event)
     status, _ = _post(base, event)
     assert status == 200
     assert fake.sent == []  # acknowledged while the reply is still on its way
     assert _post(base, event)[0] == 200  # Feishu redelivers: stored once
-    (sent,) = fake.wait_for(1, timeout=15)
+    (sent,) = fake.wait_for(1, timeout=20)
     assert sent.kind == "reply" and sent.reply_to == "om_e2e_1"
     assert "✅ 客户A｜跟进中 → 已报价" in sent.text
     time.sleep(0.5)
