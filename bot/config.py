@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,6 +62,41 @@ class SenderSettings:
 
 
 @dataclass
+class CalendarSettings:
+    """[calendar]: working days and office hours (China's holidays come from chinesecalendar)."""
+
+    holidays: list[str] = field(default_factory=list)
+    workdays: list[str] = field(default_factory=list)
+    office_start: str = "09:00"
+    office_end: str = "18:00"
+
+
+@dataclass
+class JobsSettings:
+    """[jobs]: the scheduled reports and reminders (each chat can override with /设置)."""
+
+    digest_time: str = "18:00"
+    nudge_time: str = "09:30"
+    stalled_time: str = "10:00"
+    weekly_time: str = "17:00"
+    sla_hours: float = 2.0
+    quiet_days: int = 3
+    grace_hours: float = 2.0
+    disabled: list[str] = field(default_factory=list)
+
+
+JOB_NAMES = ("daily_digest", "morning_nudges", "response_sla", "stalled_deals", "weekly_review")
+DEFAULT_STAGE_LIMITS = {
+    "线索": 2,
+    "已分配": 2,
+    "跟进中": 7,
+    "已报价": 10,
+    "已签约": 15,
+    "已回款": 30,
+}
+
+
+@dataclass
 class FeishuSettings:
     """[feishu]: the Feishu/Lark app (secrets preferably from GENJIN_FEISHU_* variables)."""
 
@@ -90,6 +126,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
     feishu: FeishuSettings = field(default_factory=FeishuSettings)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    stages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_LIMITS))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -158,8 +197,56 @@ def _apply(section_obj: Any, section: str, values: Mapping[str, Any]) -> None:
         setattr(section_obj, key, _coerce(f"{section}.{key}", value, getattr(section_obj, key)))
 
 
+def _apply_stages(limits: dict[str, int], values: Mapping[str, Any]) -> None:
+    """[stages]: working days a customer may stay in each stage before it counts as stalled."""
+    for stage, days in values.items():
+        if stage not in DEFAULT_STAGE_LIMITS:
+            known = "、".join(DEFAULT_STAGE_LIMITS)
+            raise ConfigError(f"config: stages.{stage} is not a stage with a limit ({known})")
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise ConfigError(f"config: stages.{stage} must be a whole number of working days ≥ 1")
+        limits[stage] = days
+
+
+def _check_time(key: str, value: str) -> None:
+    """HH:MM, 00:00–23:59."""
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ConfigError(f"config: {key} {value!r} must be a time like 18:00")
+
+
 def _validate(settings: Settings) -> None:
     """Cross-field checks, each naming its key."""
+    for key in ("digest_time", "nudge_time", "stalled_time", "weekly_time"):
+        _check_time(f"jobs.{key}", getattr(settings.jobs, key))
+    _check_time("calendar.office_start", settings.calendar.office_start)
+    _check_time("calendar.office_end", settings.calendar.office_end)
+    if settings.calendar.office_start >= settings.calendar.office_end:
+        raise ConfigError("config: calendar.office_start must be before calendar.office_end")
+    for key in ("holidays", "workdays"):
+        for value in getattr(settings.calendar, key):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise ConfigError(
+                    f"config: calendar.{key} entry {value!r} must be a date like 2027-01-01"
+                )
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(
+                    f"config: calendar.{key} entry {value!r} is not a real date"
+                ) from None
+    unknown = set(settings.jobs.disabled) - set(JOB_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"config: jobs.disabled has unknown jobs {sorted(unknown)} (known: {', '.join(JOB_NAMES)})"
+        )
+    if (
+        settings.jobs.sla_hours <= 0
+        or settings.jobs.grace_hours < 0
+        or settings.jobs.quiet_days < 1
+    ):
+        raise ConfigError(
+            "config: jobs.sla_hours and jobs.quiet_days must be positive, jobs.grace_hours ≥ 0"
+        )
     try:
         ZoneInfo(settings.bot.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -221,9 +308,14 @@ def load_settings(
         for section, values in data.items():
             if section not in sections or not isinstance(values, dict):
                 raise ConfigError(f"config: unknown section [{section}]")
-            _apply(getattr(settings, section), section, values)
+            if section == "stages":
+                _apply_stages(settings.stages, values)
+            else:
+                _apply(getattr(settings, section), section, values)
     for f in dataclasses.fields(settings):
         section_obj = getattr(settings, f.name)
+        if not dataclasses.is_dataclass(section_obj):
+            continue
         for sub in dataclasses.fields(section_obj):
             name = f"GENJIN_{f.name}_{sub.name}".upper()
             if name in env:

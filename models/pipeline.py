@@ -75,6 +75,7 @@ class JobRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     job: Mapped[str] = mapped_column(String(32))
     chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"))
-    period: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     messages: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(8), default="done")

@@ -27,7 +27,11 @@ def test_example_config_loads_and_documents_every_key():
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for section in dataclasses.fields(settings):
         assert f"[{section.name}]" in text
-        for key in dataclasses.fields(getattr(settings, section.name)):
+        value = getattr(settings, section.name)
+        if not dataclasses.is_dataclass(value):  # [stages]: one key per stage
+            assert all(f'\n"{stage}" =' in text for stage in value)
+            continue
+        for key in dataclasses.fields(value):
             assert f"\n{key.name} =" in text or f"\n# {key.name} =" in text, (
                 f"{section.name}.{key.name}"
             )
@@ -61,6 +65,12 @@ def test_file_values_and_env_overrides(tmp_path):
         ("", {"GENJIN_SERVER_PORT": "eighty"}, "server.port"),
         ("", {"GENJIN_DATABASE_URL": "genjin.db"}, "database.url"),
         ("", {"GENJIN_SENDER_GIVE_UP_AFTER_HOURS": "0"}, "sender.give_up_after_hours"),
+        ('[jobs]\ndigest_time = "25:00"\n', {}, "jobs.digest_time"),
+        ('[jobs]\ndisabled = ["daily"]\n', {}, "jobs.disabled"),
+        ('[calendar]\nholidays = ["2027-02-30"]\n', {}, "calendar.holidays"),
+        ('[calendar]\noffice_start = "19:00"\n', {}, "calendar.office_start"),
+        ('[stages]\n"已报价" = 0\n', {}, "stages.已报价"),
+        ('[stages]\n"谈判" = 3\n', {}, "stages.谈判"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, content, env, message):

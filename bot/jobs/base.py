@@ -1,0 +1,112 @@
+"""What a job (or a report command) sees: the session, chat, clock, calendar and effective settings.
+
+Jobs never send: they return OutgoingMessages, which the scheduler writes to the outbox in the
+same transaction as the run's claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.config import JOB_NAMES, Settings
+from models.calendar import WorkCalendar
+from models.chat import Chat
+from models.member import ROLE_MANAGER, Member
+from models.pipeline import JobRun
+
+
+def _hhmm(value: str) -> time:
+    """'18:00' → time(18, 0)."""
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+@dataclass
+class ChatSettings:
+    """A chat's effective job settings: config defaults overridden by its /设置 values."""
+
+    digest_time: time
+    nudge_time: time
+    stalled_time: time
+    weekly_time: time
+    office_start: time
+    office_end: time
+    sla_hours: float
+    quiet_days: int
+    stage_limits: dict[str, int]
+    disabled: set[str] = field(default_factory=set)
+
+    @classmethod
+    def resolve(cls, settings: Settings, chat: Chat) -> ChatSettings:
+        """Config defaults, then the chat's own overrides (stored in chat.settings)."""
+        own: dict[str, Any] = chat.settings or {}
+        jobs = settings.jobs
+        return cls(
+            digest_time=_hhmm(own.get("digest_time", jobs.digest_time)),
+            nudge_time=_hhmm(own.get("nudge_time", jobs.nudge_time)),
+            stalled_time=_hhmm(own.get("stalled_time", jobs.stalled_time)),
+            weekly_time=_hhmm(own.get("weekly_time", jobs.weekly_time)),
+            office_start=_hhmm(own.get("office_start", settings.calendar.office_start)),
+            office_end=_hhmm(own.get("office_end", settings.calendar.office_end)),
+            sla_hours=float(own.get("sla_hours", jobs.sla_hours)),
+            quiet_days=int(own.get("quiet_days", jobs.quiet_days)),
+            stage_limits={**settings.stages, **own.get("stage_limits", {})},
+            disabled={
+                name
+                for name in JOB_NAMES
+                if not own.get("jobs", {}).get(name, name not in jobs.disabled)
+            },
+        )
+
+
+@dataclass
+class JobContext:
+    """One job run (or report command) for one chat; ``now`` is aware, in the chat's time zone."""
+
+    session: Session
+    chat: Chat
+    now: datetime
+    calendar: WorkCalendar
+    config: ChatSettings
+    job: str = ""
+
+    def members(self) -> list[Member]:
+        """The chat's members, oldest first."""
+        return list(
+            self.session.scalars(
+                select(Member).where(Member.chat_id == self.chat.id).order_by(Member.id)
+            )
+        )
+
+    def managers(self) -> list[Member]:
+        """Members with the manager role (admins from the config are not members by role)."""
+        return [m for m in self.members() if m.role == ROLE_MANAGER]
+
+    def claim(self, item: str) -> bool:
+        """Claim a once-only item (an escalation level, a nudge) in this transaction.
+
+        True the first time for (job, chat, item); False when it was claimed before, here or by
+        another process. Rolled back with the run if the run does not commit.
+        """
+        key = f"{self.job}#item"
+        exists = self.session.scalars(
+            select(JobRun.id).where(
+                JobRun.job == key, JobRun.chat_id == self.chat.id, JobRun.period == item
+            )
+        ).first()
+        if exists is not None:
+            return False
+        try:
+            with self.session.begin_nested():
+                self.session.add(
+                    JobRun(job=key, chat_id=self.chat.id, period=item, created_at=self.now)
+                )
+        except IntegrityError:
+            return False
+        return True
