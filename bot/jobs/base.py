@@ -110,3 +110,19 @@ class JobContext:
         except IntegrityError:
             return False
         return True
+
+
+def job_context(
+    session: Session, chat: Chat, now: datetime, settings: Settings, job: str = ""
+) -> JobContext:
+    """A JobContext for ``chat`` at ``now`` (converted to the chat's time zone)."""
+    from zoneinfo import ZoneInfo
+
+    from models.calendar import calendar_from_settings
+
+    config = ChatSettings.resolve(settings, chat)
+    calendar = calendar_from_settings(settings.calendar).with_office_hours(
+        config.office_start, config.office_end
+    )
+    local = now.astimezone(ZoneInfo(chat.timezone))
+    return JobContext(session, chat, local, calendar, config, job)
