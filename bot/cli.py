@@ -1,4 +1,4 @@
-"""`genjin serve | say | export | db` — the command line. Heavy imports happen inside commands."""
+"""`genjin serve | say | tick | digest | export | db` — the command line (heavy imports are lazy)."""
 
 from __future__ import annotations
 
@@ -134,6 +134,68 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- tick / digest -----------------------------------------------------------------------------
+def cmd_tick(args: argparse.Namespace) -> int:
+    """Run every job due now (or --at), deliver, print what was posted; cron-friendly."""
+    from bot.adapters.console import render_text
+    from bot.scheduler import posted_messages, tick
+
+    settings = _settings(args)
+    at = _local_time(args.at, settings) if args.at else None
+    runtime = _runtime(settings, clock=(lambda: at) if at else None)
+    posted = tick(runtime, runtime.clock())
+    runtime.drain()
+    for item, message, _status in posted_messages(runtime, posted):
+        text = render_text(message)
+        if args.json:
+            mentions = [m.name or m.user_id for m in message.mentions]
+            line = {
+                "chat": item.chat,
+                "platform": item.platform,
+                "job": item.job,
+                "text": text,
+                "mentions": mentions,
+            }
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+        else:
+            print(f"[{item.chat} · {item.job}]\n{text}\n", flush=True)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print (or post) a chat's daily digest, built exactly as the scheduler builds it."""
+    from bot.adapters.console import render_text
+    from bot.jobs.base import job_context
+    from bot.outbox import enqueue
+    from bot.scheduler import JOBS_BY_NAME, chat_by_name
+
+    settings = _settings(args)
+    at = _local_time(args.at, settings) if args.at else None
+    runtime = _runtime(settings, clock=(lambda: at) if at else None)
+    now = runtime.clock()
+    with runtime.sessions() as session, session.begin():
+        chat = chat_by_name(session, args.chat)
+        if chat is None:
+            raise ConfigError(f"--chat: no chat named {args.chat!r}")
+        ctx = job_context(session, chat, now, settings, job="daily_digest")
+        messages = JOBS_BY_NAME["daily_digest"].build(ctx)
+        if args.send:
+            enqueue(
+                session,
+                chat.platform,
+                chat.external_id,
+                messages,
+                key_base=f"digest-manual:{chat.platform}:{chat.external_id}:{now.isoformat()}",
+                now=now,
+                job="daily_digest",
+            )
+    if args.send:
+        runtime.drain()
+    for message in messages:
+        print(render_text(message))
+    return 0
+
+
 # -- db ----------------------------------------------------------------------------------------
 def cmd_db(args: argparse.Namespace) -> int:
     """Schema migrations."""
@@ -215,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["json"], default="json")
     export.add_argument("--pretty", action="store_true")
     export.set_defaults(func=cmd_export)
+
+    tick = sub.add_parser("tick", parents=[common], help="run the jobs due now (for cron)")
+    tick.add_argument("--at", help="the moment to act as: ISO local time in the chat time zone")
+    tick.add_argument("--json", action="store_true", help="one JSON line per posted message")
+    tick.set_defaults(func=cmd_tick)
+
+    digest = sub.add_parser("digest", parents=[common], help="print or post a chat's daily digest")
+    digest.add_argument("--chat", required=True)
+    digest.add_argument("--at", help="ISO local time (default: now)")
+    digest.add_argument("--send", action="store_true", help="post it to the chat as well")
+    digest.set_defaults(func=cmd_digest)
 
     db = sub.add_parser("db", parents=[common], help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])

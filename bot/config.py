@@ -234,6 +234,9 @@ def _validate(settings: Settings) -> None:
                 raise ConfigError(
                     f"config: calendar.{key} entry {value!r} is not a real date"
                 ) from None
+    both = set(settings.calendar.holidays) & set(settings.calendar.workdays)
+    if both:
+        raise ConfigError(f"config: calendar.holidays and calendar.workdays both list {sorted(both)[0]}")
     unknown = set(settings.jobs.disabled) - set(JOB_NAMES)
     if unknown:
         raise ConfigError(

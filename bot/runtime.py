@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -61,6 +62,7 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._long_connection: threading.Thread | None = None
+        self._scheduler: Any = None
 
     def migrate(self) -> None:
         """Bring the schema up to date (every start does this)."""
@@ -178,6 +180,9 @@ class Runtime:
                 from bot.adapters.feishu_ws import start_long_connection
 
                 self._long_connection = start_long_connection(feishu, self.receive)
+        from bot.scheduler import start_heartbeat
+
+        self._scheduler = start_heartbeat(self)
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)
@@ -194,6 +199,9 @@ class Runtime:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the workers after their current step."""
         self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         self._inbox_wake.set()
         self._outbox_wake.set()
         for thread in self._threads:

@@ -12,25 +12,16 @@ from handlers.context import Context
 from handlers.format import customer_label, fmt_ago
 from handlers.registry import command
 from models.customer import Customer
+from models.customers import follow_up_deadline
 
 LIMIT = 20
-
-
-def _due_end(customer: Customer, now: datetime) -> datetime | None:
-    """When the follow-up counts as overdue: its time, or the end of its day when date-only."""
-    due = customer.next_follow_up_at
-    if due is None:
-        return None
-    if customer.next_follow_up_has_time:
-        return due
-    return end_of_day(due.astimezone(now.tzinfo))
 
 
 def _urgency(customer: Customer, now: datetime) -> tuple[int, float]:
     """Sort key: overdue, due today, later, then no date (longest silent first)."""
     due = customer.next_follow_up_at
     if due is not None:
-        if _due_end(customer, now) <= now:
+        if follow_up_deadline(customer, now.tzinfo) <= now:
             return 0, due.timestamp()
         if due < end_of_day(now):
             return 1, due.timestamp()

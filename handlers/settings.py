@@ -1,15 +1,20 @@
-"""/设置: roles (``/设置 经理 @某人``) and a view of the chat's settings."""
+"""/设置: roles (``/设置 经理 @某人``), the chat's schedule and limits, and a view of them all."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
+from bot.config import DEFAULT_STAGE_LIMITS
+from bot.jobs.base import ChatSettings
 from bot.messages import Reply
 from handlers.context import Context
 from handlers.format import member_label
 from handlers.registry import command
 from models.member import ROLE_MANAGER, ROLE_NAMES, ROLE_REP, Member
 from models.parsing import sanitize_user_text, split_first
+from models.stages import parse_stage_name
 
 ROLE_WORDS = {
     "经理": ROLE_MANAGER,
@@ -24,10 +29,14 @@ ROLE_WORDS = {
 @command(
     "设置",
     aliases=("sz", "set", "settings"),
-    usage="/设置 [经理|销售 @某人]",
-    summary="不带参数查看设置；管理员可用 /设置 经理 @某人 任命经理，/设置 销售 @某人 取消",
+    usage="/设置 [项目 值]",
+    summary=(
+        "不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：日报时间 18:00、提醒时间 09:30、"
+        "预警时间 10:00、周报时间 17:00、上班时间 09:00-18:00、阶段时限 已报价 10、未跟进天数 3、"
+        "响应时限 2、关闭/开启 日报|早间提醒|响应提醒|停滞预警|周报"
+    ),
     example="/设置 经理 @王经理",
-    who="管理员（查看：所有人）",
+    who="角色：管理员；日程和时限：经理；查看：所有人",
     group="管理",
 )
 def settings(ctx: Context, args: str) -> Reply:
@@ -35,9 +44,18 @@ def settings(ctx: Context, args: str) -> Reply:
     if not args:
         return _show(ctx)
     key, rest = split_first(args)
+    if (
+        key in SCHEDULE_KEYS
+        or key in TOGGLES
+        or key in ("阶段时限", "上班时间", "未跟进天数", "响应时限")
+    ):
+        return _schedule(ctx, key, rest)
     role = ROLE_WORDS.get(key.casefold())
     if role is None:
-        raise ctx.usage(f"不认识的设置项“{sanitize_user_text(key, 10)}”，目前可设置：经理、销售")
+        raise ctx.usage(
+            f"不认识的设置项“{sanitize_user_text(key, 10)}”；可设置：经理、销售、日报时间、提醒时间、"
+            "预警时间、周报时间、上班时间、阶段时限、未跟进天数、响应时限、开启、关闭"
+        )
     ctx.require_admin("设置角色")
     mentions = [w for w in rest.split() if w[0] in "@＠"]
     if not mentions:
@@ -56,6 +74,92 @@ def settings(ctx: Context, args: str) -> Reply:
     return reply
 
 
+SCHEDULE_KEYS = {
+    "日报时间": "digest_time",
+    "提醒时间": "nudge_time",
+    "早间提醒时间": "nudge_time",
+    "预警时间": "stalled_time",
+    "周报时间": "weekly_time",
+}
+TOGGLES = {"开启": True, "打开": True, "关闭": False}
+JOB_WORDS = {
+    "日报": "daily_digest",
+    "早间提醒": "morning_nudges",
+    "提醒": "morning_nudges",
+    "响应提醒": "response_sla",
+    "停滞预警": "stalled_deals",
+    "预警": "stalled_deals",
+    "周报": "weekly_review",
+}
+JOB_TITLES = {
+    "daily_digest": "日报",
+    "morning_nudges": "早间提醒",
+    "response_sla": "响应提醒",
+    "stalled_deals": "停滞预警",
+    "weekly_review": "周报",
+}
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:：点]([0-5]\d)?$")
+
+
+def _time(ctx: Context, text: str) -> str:
+    """'18:00', '9:30', '18点' → 'HH:MM', or a usage error."""
+    match = _TIME.match(text.strip())
+    if not match:
+        raise ctx.usage(f"时间“{sanitize_user_text(text, 10)}”看不懂，请写成 18:00 这样")
+    return f"{int(match.group(1)):02d}:{match.group(2) or '00'}"
+
+
+def _schedule(ctx: Context, key: str, rest: str) -> str:
+    """Change one schedule or limit setting of this chat (managers and admins)."""
+    ctx.require_manager("修改日程和时限")
+    own = dict(ctx.chat.settings or {})
+    if key in SCHEDULE_KEYS:
+        value = _time(ctx, rest)
+        own[SCHEDULE_KEYS[key]] = value
+        done = f"{key}改为 {value}"
+    elif key in TOGGLES:
+        job = JOB_WORDS.get(rest.strip())
+        if job is None:
+            raise ctx.usage("请写要开启或关闭的功能：" + "、".join(JOB_TITLES.values()))
+        own["jobs"] = {**own.get("jobs", {}), job: TOGGLES[key]}
+        done = f"已{key}{JOB_TITLES[job]}"
+    elif key == "上班时间":
+        parts = re.split(r"\s*[-~到至—]\s*", rest.strip())
+        if len(parts) != 2:
+            raise ctx.usage("上班时间请写成 09:00-18:00")
+        start, end = _time(ctx, parts[0]), _time(ctx, parts[1])
+        if start >= end:
+            raise ctx.usage("上班时间的开始要早于结束，例如 09:00-18:00")
+        own["office_start"], own["office_end"] = start, end
+        done = f"上班时间改为 {start}-{end}"
+    elif key == "阶段时限":
+        stage_word, days_text = split_first(rest)
+        stage = parse_stage_name(stage_word) if stage_word else None
+        if stage not in DEFAULT_STAGE_LIMITS:
+            raise ctx.usage("请写阶段和天数，阶段可选：" + "、".join(DEFAULT_STAGE_LIMITS))
+        days = _count(ctx, days_text, "天数")
+        own["stage_limits"] = {**own.get("stage_limits", {}), stage: days}
+        done = f"「{stage}」阶段超过 {days} 个工作日算停滞"
+    elif key == "未跟进天数":
+        days = _count(ctx, rest, "天数")
+        own["quiet_days"] = days
+        done = f"日报会列出 {days} 个工作日没有跟进的客户"
+    else:  # 响应时限
+        hours = _count(ctx, rest.replace("小时", ""), "小时数")
+        own["sla_hours"] = hours
+        done = f"新分配的客户 {hours} 个工作小时内要有跟进"
+    ctx.chat.settings = own
+    return f"✅ {done}"
+
+
+def _count(ctx: Context, text: str, what: str) -> int:
+    """A whole number from 1 to 365."""
+    text = text.strip().rstrip("天")
+    if not text.isdigit() or not 1 <= int(text) <= 365:
+        raise ctx.usage(f"{what}请写 1 到 365 之间的整数")
+    return int(text)
+
+
 def _show(ctx: Context) -> Reply:
     """The chat's roles and settings."""
     managers = ctx.session.scalars(
@@ -69,5 +173,19 @@ def _show(ctx: Context) -> Reply:
         f"管理员：{'、'.join(admins) if admins else '暂无（在配置文件 [bot] admins 中设置）'}"
     )
     reply.line(f"时区：{ctx.chat.timezone}")
+    config = ChatSettings.resolve(ctx.settings, ctx.chat)
+    reply.line(
+        f"日报 {config.digest_time:%H:%M}｜早间提醒 {config.nudge_time:%H:%M}｜"
+        f"停滞预警 {config.stalled_time:%H:%M}｜周报 {config.weekly_time:%H:%M}（最后一个工作日）"
+    )
+    reply.line(
+        f"上班时间 {config.office_start:%H:%M}-{config.office_end:%H:%M}｜"
+        f"响应时限 {config.sla_hours:g} 个工作小时｜未跟进 {config.quiet_days} 个工作日进日报"
+    )
+    limits = "、".join(f"{stage} {days}天" for stage, days in config.stage_limits.items())
+    reply.line(f"阶段时限（工作日）：{limits}")
+    off = [JOB_TITLES[j] for j in JOB_TITLES if j in config.disabled]
+    if off:
+        reply.line(f"已关闭：{'、'.join(off)}")
     reply.line(f"你的角色：{ROLE_NAMES[ctx.role_of(ctx.sender)]}")
     return reply

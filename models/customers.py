@@ -69,6 +69,23 @@ class Changes(dict[str, list[Any]]):
         return None
 
 
+def follow_up_deadline(customer: Customer, tz: Any) -> datetime | None:
+    """When the next follow-up counts as overdue: its time, or the end of its day if date-only."""
+    due = customer.next_follow_up_at
+    if due is None:
+        return None
+    if customer.next_follow_up_has_time:
+        return due
+    local = due.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def stalled_since(customer: Customer) -> datetime:
+    """The stalled-deal clock: entering the stage, reset by any later activity."""
+    last = customer.last_activity_at
+    return max(customer.stage_entered_at, last) if last else customer.stage_entered_at
+
+
 def move_stage(customer: Customer, stage: str, now: datetime, changes: Changes) -> bool:
     """Put the customer in ``stage`` (status follows); False when it is there already."""
     if customer.stage == stage:

@@ -56,7 +56,7 @@ def test_manager_cannot_set_roles_either(chat):
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("/设置 老板 @李四", "不认识的设置项“老板”，目前可设置：经理、销售"),
+        ("/设置 老板 @李四", "不认识的设置项“老板”；可设置：经理、销售、日报时间、提醒时间、预警时间、周报时间、上班时间、阶段时限、未跟进天数、响应时限、开启、关闭"),
         ("/设置 经理", "请 @ 要设置的人"),
         ("/设置 经理 李四", "请 @ 要设置的人"),
         ("/设置 经理 @", "找不到群成员 ＠"),
@@ -72,7 +72,11 @@ def test_malformed_settings_explain_and_save_nothing(chat, text, reason):
 def test_settings_without_arguments_shows_roles_to_everyone(chat):
     chat.make_manager("王经理")
     assert chat.reply("/设置") == (
-        "⚙️ 本群设置\n经理：王经理\n管理员：老板\n时区：Asia/Shanghai\n你的角色：销售"
+        "⚙️ 本群设置\n经理：王经理\n管理员：老板\n时区：Asia/Shanghai\n"
+        "日报 18:00｜早间提醒 09:30｜停滞预警 10:00｜周报 17:00（最后一个工作日）\n"
+        "上班时间 09:00-18:00｜响应时限 2 个工作小时｜未跟进 3 个工作日进日报\n"
+        "阶段时限（工作日）：线索 2天、已分配 2天、跟进中 7天、已报价 10天、已签约 15天、已回款 30天\n"
+        "你的角色：销售"
     )
     assert chat.reply("/设置", as_="老板").endswith("你的角色：管理员")
     assert chat.reply("/设置", as_="王经理").endswith("你的角色：经理")

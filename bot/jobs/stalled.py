@@ -1,0 +1,70 @@
+"""Stalled deals: longer in a stage than its limit (working days) → owner, then managers, then group.
+
+The clock starts when the customer entered its stage and restarts with any activity on it.
+Level 1 at the limit (the owner), level 2 two working days later (the managers), level 3 five
+working days later (the whole group). Each level is sent once per customer, stage and clock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.jobs.base import JobContext
+from bot.messages import Card, CardSection, OutgoingMessage, Reply
+from handlers.format import customer_label, member_label
+from models.customer import Customer
+from models.customers import stalled_since
+
+LEVELS = ((1, 0), (2, 2), (3, 5))  # (level, working days past the limit)
+HEADINGS = {1: "提醒负责人", 2: "升级给经理", 3: "全员关注"}
+MAX_ITEMS = 15
+
+
+def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
+    """Escalate every stalled customer to its next level, once per level."""
+    today = ctx.now.date()
+    customers = ctx.session.scalars(
+        select(Customer)
+        .where(Customer.chat_id == ctx.chat.id, Customer.status != "lost")
+        .order_by(Customer.stage_entered_at)
+    ).all()
+    reply = Reply()
+    managers = ctx.managers()
+    lines: dict[int, list[str]] = {1: [], 2: [], 3: []}
+    for customer in customers:
+        limit = ctx.config.stage_limits.get(customer.stage)
+        if not limit:
+            continue
+        since = stalled_since(customer).astimezone(ctx.now.tzinfo)
+        days = ctx.calendar.workdays_between(since.date(), today)
+        reached = [level for level, extra in LEVELS if days >= limit + extra]
+        fresh = [
+            level
+            for level in reached
+            if ctx.claim(f"c{customer.id}:{customer.stage}:{since:%Y%m%d%H%M%S}:L{level}")
+        ]
+        if not fresh:
+            continue
+        level = max(fresh)
+        owner = customer.owner
+        who = reply.mention(owner.user_id, member_label(owner)) if owner else "（未分配）"
+        line = f"{who} {customer_label(customer)}｜{customer.stage} {days} 个工作日没有进展（时限 {limit} 天）"
+        if level >= 2 and managers:
+            line += " " + " ".join(reply.mention(m.user_id, member_label(m)) for m in managers)
+        lines[level].append(line)
+    sections = []
+    for level in (3, 2, 1):
+        items = lines[level]
+        if not items:
+            continue
+        shown = items[:MAX_ITEMS] + (
+            [f"还有 {len(items) - MAX_ITEMS} 个…"] if len(items) > MAX_ITEMS else []
+        )
+        if level == 3:
+            shown.insert(0, reply.mention("all", "所有人") + " 这些客户停滞太久，请大家一起看看")
+        sections.append(CardSection(heading=HEADINGS[level], lines=shown))
+    if not sections:
+        return []
+    message = reply.build()
+    message.card = Card(title="🐢 停滞客户预警", sections=sections)
+    return [message]

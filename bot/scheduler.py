@@ -1,0 +1,233 @@
+"""The scheduler: which job is due for which chat, and one ``run_job`` entry point.
+
+Every run is claimed with a unique (job, chat, period) row in the same transaction as its outbox
+rows, so a restart, a second process or a repeated ``genjin tick`` never posts twice. A run missed
+while the bot was down is caught up within the grace period, later it is skipped and logged once.
+APScheduler only provides the heartbeat: ``tick`` once a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.jobs.base import JobContext, job_context
+from bot.messages import OutgoingMessage
+from bot.outbox import enqueue
+from models.chat import Chat
+from models.pipeline import JobRun, Outbox
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SLA_SLOT_MINUTES = 15
+Builder = Callable[[JobContext], list[OutgoingMessage]]
+
+
+@dataclass(frozen=True)
+class Due:
+    """A run that is due: its period key, and whether it is too late to run (skip it)."""
+
+    period: str
+    scheduled: datetime
+    late: bool = False
+
+
+def _daily(attr: str) -> Callable[[JobContext, timedelta], Due | None]:
+    """Once a working day at the chat's configured time (``attr`` of ChatSettings)."""
+
+    def due(ctx: JobContext, grace: timedelta) -> Due | None:
+        today = ctx.now.date()
+        if not ctx.calendar.is_workday(today):
+            return None
+        at = datetime.combine(today, getattr(ctx.config, attr), ctx.now.tzinfo)
+        if ctx.now < at:
+            return None
+        return Due(today.isoformat(), at, late=ctx.now >= at + grace)
+
+    return due
+
+
+def _weekly(ctx: JobContext, grace: timedelta) -> Due | None:
+    """On the last working day of the week, at the weekly time."""
+    today = ctx.now.date()
+    if ctx.calendar.last_workday_of_week(today) != today:
+        return None
+    at = datetime.combine(today, ctx.config.weekly_time, ctx.now.tzinfo)
+    if ctx.now < at:
+        return None
+    year, week, _ = today.isocalendar()
+    return Due(f"{year}-W{week:02d}", at, late=ctx.now >= at + grace)
+
+
+def _sla(ctx: JobContext, grace: timedelta) -> Due | None:
+    """Every quarter hour inside office hours on working days (no catching up: it looks at now)."""
+    now = ctx.now
+    if not ctx.calendar.is_workday(now.date()):
+        return None
+    if not ctx.config.office_start <= now.time() < ctx.config.office_end:
+        return None
+    slot = now.replace(minute=now.minute - now.minute % SLA_SLOT_MINUTES, second=0, microsecond=0)
+    return Due(slot.strftime("%Y-%m-%dT%H:%M"), slot)
+
+
+def _build(module: str, function: str, by_date: bool = False) -> Builder:
+    """Import builders lazily (the CLI starts fast); ``by_date`` builders take the chat's date."""
+
+    def build(ctx: JobContext) -> list[OutgoingMessage]:
+        import importlib
+
+        func = getattr(importlib.import_module(module), function)
+        return func(ctx, ctx.now.date()) if by_date else func(ctx)
+
+    return build
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job: its name, when it is due, and how it builds its messages."""
+
+    name: str
+    due: Callable[[JobContext, timedelta], Due | None]
+    build: Builder
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("morning_nudges", _daily("nudge_time"), _build("bot.jobs.nudges", "build_nudges")),
+    JobSpec("stalled_deals", _daily("stalled_time"), _build("bot.jobs.stalled", "build_stalled")),
+    JobSpec("response_sla", _sla, _build("bot.jobs.sla", "build_sla")),
+    JobSpec("weekly_review", _weekly, _build("bot.jobs.weekly", "build_weekly", by_date=True)),
+    JobSpec(
+        "daily_digest",
+        _daily("digest_time"),
+        _build("bot.jobs.digest", "build_digest", by_date=True),
+    ),
+)
+JOBS_BY_NAME = {spec.name: spec for spec in JOBS}
+
+
+@dataclass
+class Posted:
+    """A message a run enqueued (for `genjin tick` to print)."""
+
+    chat: str
+    platform: str
+    job: str
+    outbox_id: int
+
+
+def run_job(runtime: Runtime, chat_id: int, spec: JobSpec, now: datetime) -> list[Posted]:
+    """Claim and run one job for one chat if it is due at ``now``; returns what it enqueued."""
+    grace = timedelta(hours=runtime.settings.jobs.grace_hours)
+    with runtime.sessions() as session:
+        try:
+            with session.begin():
+                chat = session.get(Chat, chat_id)
+                ctx = job_context(session, chat, now, runtime.settings, job=spec.name)
+                if spec.name in ctx.config.disabled:
+                    return []
+                due = spec.due(ctx, grace)
+                if due is None or _claimed(session, spec.name, chat_id, due.period):
+                    return []
+                run = JobRun(job=spec.name, chat_id=chat_id, period=due.period, created_at=now)
+                session.add(run)
+                session.flush()  # the claim: a second process stops here (unique key)
+                if due.late:
+                    run.status = "skipped"
+                    log.warning(
+                        "%s for chat %s (%s) was due at %s and is past the %s grace period: skipped",
+                        spec.name,
+                        chat.external_id,
+                        chat.platform,
+                        due.scheduled,
+                        grace,
+                    )
+                    return []
+                messages = spec.build(ctx)
+                rows = enqueue(
+                    session,
+                    chat.platform,
+                    chat.external_id,
+                    messages,
+                    key_base=f"job:{spec.name}:{chat.platform}:{chat.external_id}:{due.period}",
+                    now=now,
+                    job=spec.name,
+                )
+                run.messages = len(rows)
+                session.flush()
+                return [Posted(chat.external_id, chat.platform, spec.name, row.id) for row in rows]
+        except IntegrityError:
+            return []  # another process claimed this run first
+
+
+def _claimed(session: Session, job: str, chat_id: int, period: str) -> bool:
+    """Whether the run exists already (cheap check before the claiming insert)."""
+    return (
+        session.scalars(
+            select(JobRun.id).where(
+                JobRun.job == job, JobRun.chat_id == chat_id, JobRun.period == period
+            )
+        ).first()
+        is not None
+    )
+
+
+def tick(runtime: Runtime, now: datetime | None = None) -> list[Posted]:
+    """Run every job due at ``now`` for every chat (the scheduler's heartbeat, and `genjin tick`)."""
+    now = now or runtime.clock()
+    with runtime.sessions() as session:
+        chat_ids = list(session.scalars(select(Chat.id).order_by(Chat.id)))
+    posted: list[Posted] = []
+    for chat_id in chat_ids:
+        for spec in JOBS:
+            try:
+                posted += run_job(runtime, chat_id, spec, now)
+            except Exception:
+                log.exception("job %s failed for chat %s", spec.name, chat_id)
+    if posted:
+        runtime.wake()
+    return posted
+
+
+def posted_messages(
+    runtime: Runtime, posted: list[Posted]
+) -> list[tuple[Posted, OutgoingMessage, str]]:
+    """The messages behind ``posted`` with their delivery status."""
+    ids = {p.outbox_id: p for p in posted}
+    with runtime.sessions() as session:
+        rows = session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)).all()
+        return [(ids[r.id], OutgoingMessage.from_payload(r.payload), r.status) for r in rows]
+
+
+def start_heartbeat(runtime: Runtime) -> object:
+    """APScheduler: tick once a minute (and at start), one run at a time, never piled up."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        lambda: tick(runtime),
+        "interval",
+        minutes=1,
+        next_run_time=datetime.now(runtime.clock().tzinfo),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=30,
+        id="genjin-tick",
+    )
+    scheduler.start()
+    return scheduler
+
+
+def chat_by_name(session: Session, name: str) -> Chat | None:
+    """A chat by its platform id, or by its name."""
+    chat = session.scalars(select(Chat).where(Chat.external_id == name)).first()
+    return chat or session.scalars(select(Chat).where(Chat.name == name)).first()
