@@ -314,3 +314,87 @@ def test_cli_does_not_import_platform_sdks_or_web_stack(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip().endswith("HEAVY []"), out.stdout + out.stderr
+
+
+def _tick(db: str, cwd: Path, at: str, *extra: str) -> list[dict]:
+    out = run(["tick", "--at", at, "--json", *extra], db, cwd).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_tick_posts_whats_due_once_and_prints_json_lines(db, tmp_path):
+    run(
+        [
+            "say",
+            "--chat",
+            "销售一组",
+            "--as",
+            "张三",
+            "--at",
+            "2026-11-26T10:00",
+            "/跟进 华为 报价已发 明天回访",
+        ],
+        db,
+        tmp_path,
+    )
+    assert _tick(db, tmp_path, "2026-11-26T17:00") == []  # Thursday, nothing due at 17:00
+    posted = _tick(db, tmp_path, "2026-11-26T18:00")
+    assert [(p["chat"], p["job"]) for p in posted] == [("销售一组", "daily_digest")]
+    assert set(posted[0]) >= {"chat", "job", "text", "mentions"}
+    assert _tick(db, tmp_path, "2026-11-26T18:00") == []  # a second tick posts nothing
+    nudges = _tick(db, tmp_path, "2026-11-27T09:30")
+    assert [p["job"] for p in nudges] == ["morning_nudges"] and nudges[0]["mentions"] == ["张三"]
+    assert "华为" in nudges[0]["text"]
+
+
+def test_two_ticks_started_together_post_one_digest_per_chat(db, tmp_path):
+    for chat in ("一组", "二组", "三组"):
+        run(
+            ["say", "--chat", chat, "--as", "张三", "--at", "2026-11-26T10:00", "/跟进 华为 拜访"],
+            db,
+            tmp_path,
+        )
+    env = {**os.environ, "GENJIN_DATABASE_URL": db}
+    env.pop("GENJIN_CONFIG", None)
+    cmd = [sys.executable, "-m", "bot.cli", "tick", "--at", "2026-11-26T18:00", "--json"]
+    procs = [
+        subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    lines = [json.loads(line) for out, _ in outputs for line in out.splitlines() if line.strip()]
+    assert sorted(p["chat"] for p in lines if p["job"] == "daily_digest") == [
+        "一组",
+        "三组",
+        "二组",
+    ]
+
+
+def test_digest_command_prints_without_posting_and_posts_with_send(db, tmp_path):
+    run(
+        [
+            "say",
+            "--chat",
+            "销售一组",
+            "--as",
+            "张三",
+            "--at",
+            "2026-11-26T10:00",
+            "/跟进 华为 报价已发 5万",
+        ],
+        db,
+        tmp_path,
+    )
+    printed = run(["digest", "--chat", "销售一组", "--at", "2026-11-26T18:00"], db, tmp_path).stdout
+    assert "华为" in printed or "张三" in printed
+    assert (
+        _tick(db, tmp_path, "2026-11-26T18:00")[0]["job"] == "daily_digest"
+    )  # nothing was posted before
+    sent = run(
+        ["digest", "--chat", "销售一组", "--at", "2026-11-26T18:30", "--send"], db, tmp_path
+    ).stdout
+    assert sent.strip()
+    missing = run(["digest", "--chat", "没有这个群"], db, tmp_path, check=False)
+    assert missing.returncode == 2 and "没有这个群" in missing.stderr
