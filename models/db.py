@@ -70,7 +70,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
-    event.listen(engine.pool, "reset", lambda _dbapi, record, *_: _release(record.info, lock))
+    def _on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
+        _release(record.info, lock)  # a connection returned mid-transaction
+
+    event.listen(engine.pool, "reset", _on_reset)
     return engine
 
 
