@@ -236,7 +236,9 @@ def _validate(settings: Settings) -> None:
                 ) from None
     both = set(settings.calendar.holidays) & set(settings.calendar.workdays)
     if both:
-        raise ConfigError(f"config: calendar.holidays and calendar.workdays both list {sorted(both)[0]}")
+        raise ConfigError(
+            f"config: calendar.holidays and calendar.workdays both list {sorted(both)[0]}"
+        )
     unknown = set(settings.jobs.disabled) - set(JOB_NAMES)
     if unknown:
         raise ConfigError(

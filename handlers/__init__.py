@@ -15,6 +15,8 @@ MODULES = (
     "undo",
     "settings",
     "alias",
+    "reports",
+    "target",
     "help",
 )
 

@@ -70,6 +70,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
+
     def _on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
         _release(record.info, lock)  # a connection returned mid-transaction
 

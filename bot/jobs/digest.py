@@ -1,0 +1,321 @@
+"""The daily digest: per-rep figures, wins and payments, stage moves, what is late, who is silent.
+
+One message: a headline (the text, with the owners' mentions) and a card. A day with no entries
+and nothing late is one plain line instead of an empty card. The shared pieces (per-rep table,
+lists with owner mentions, target progress) are used by the weekly review and the commands too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from bot.jobs import metrics
+from bot.jobs.base import JobContext
+from bot.jobs.metrics import DealEvent, RepFigures, StageMove, TargetProgress
+from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
+from handlers.format import fmt_date, fmt_money, member_label
+from models.member import Member
+from models.parsing import sanitize_user_text
+
+LIST_LIMIT = 10
+REP_COLUMNS = ["成员", "跟进", "新客户", "推进", "签约", "回款"]
+
+
+# -- shared rendering ------------------------------------------------------------------------
+
+
+def cut(lines: list[str], limit: int = LIST_LIMIT) -> list[str]:
+    """The first ``limit`` lines, then "还有 N 个…" for the rest."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"还有 {len(lines) - limit} 个…"]
+
+
+def name_of(members: dict[int, Member], member_id: int | None) -> str:
+    """A member's safe display name; 未分配 for nobody."""
+    if member_id is None:
+        return "未分配"
+    member = members.get(member_id)
+    return member_label(member) if member is not None else "已离开的成员"
+
+
+def mention_of(reply: Reply, members: dict[int, Member], member_id: int | None) -> str:
+    """A notifying mention of the member (未分配 for nobody)."""
+    member = members.get(member_id) if member_id is not None else None
+    if member is None:
+        return name_of(members, member_id)
+    return reply.mention(member.user_id, sanitize_user_text(member.display, 30))
+
+
+def customer_name(name: str) -> str:
+    """A stored customer name, safe to show."""
+    return sanitize_user_text(name, 40)
+
+
+def _count(value: int) -> str:
+    return str(value) if value else "-"
+
+
+def rep_rows(figures: dict[int | None, RepFigures], members: dict[int, Member]) -> list[list[str]]:
+    """Table rows of per-member figures, busiest first."""
+    ordered = sorted(
+        figures.values(),
+        key=lambda r: (-r.entries, -r.won_amount, -r.paid_amount, r.member_id or 0),
+    )
+    return [
+        [
+            name_of(members, rep.member_id),
+            _count(rep.follow_ups),
+            _count(rep.new_customers),
+            _count(rep.stage_moves),
+            f"{rep.won_count} 单 {fmt_money(rep.won_amount)}" if rep.won_count else "-",
+            fmt_money(rep.paid_amount) if rep.paid_amount else "-",
+        ]
+        for rep in ordered
+    ]
+
+
+def totals(figures: Iterable[RepFigures]) -> RepFigures:
+    """All members' figures added up."""
+    total = RepFigures(None)
+    for rep in figures:
+        total.entries += rep.entries
+        total.follow_ups += rep.follow_ups
+        total.new_customers += rep.new_customers
+        total.stage_moves += rep.stage_moves
+        total.won_count += rep.won_count
+        total.won_amount += rep.won_amount
+        total.lost_count += rep.lost_count
+        total.paid_amount += rep.paid_amount
+    return total
+
+
+def headline_figures(total: RepFigures) -> str:
+    """'跟进 12 次｜新客户 3 个｜推进 4 次｜签约 1 单 5万｜回款 2万' (zero money parts left out)."""
+    parts = [
+        f"跟进 {total.follow_ups} 次",
+        f"新客户 {total.new_customers} 个",
+        f"推进 {total.stage_moves} 次",
+    ]
+    if total.won_count:
+        parts.append(f"签约 {total.won_count} 单 {fmt_money(total.won_amount)}")
+    if total.lost_count:
+        parts.append(f"输单 {total.lost_count} 单")
+    if total.paid_amount:
+        parts.append(f"回款 {fmt_money(total.paid_amount)}")
+    return "｜".join(parts)
+
+
+def event_lines(events: Sequence[DealEvent], members: dict[int, Member]) -> list[str]:
+    """'🎉 华为 签约 50万（张三）', '💰 … 回款 …', '❌ … 输单：原因（…）'."""
+    lines = []
+    for event in events:
+        who = name_of(members, event.member_id)
+        name = customer_name(event.customer_name)
+        if event.kind == "won":
+            lines.append(f"🎉 {name} 签约 {fmt_money(event.amount)}（{who}）")
+        elif event.kind == "payment":
+            lines.append(f"💰 {name} 回款 {fmt_money(event.amount)}（{who}）")
+        else:
+            reason = f"：{sanitize_user_text(event.text, 40)}" if event.text else ""
+            lines.append(f"❌ {name} 输单{reason}（{who}）")
+    return lines
+
+
+def move_lines(moves: Sequence[StageMove], members: dict[int, Member]) -> list[str]:
+    """'华为：跟进中 → 已报价（张三）'."""
+    return [
+        f"{customer_name(m.customer_name)}：{m.stage_from} → {m.stage_to}"
+        f"（{name_of(members, m.member_id)}）"
+        for m in moves
+    ]
+
+
+def overdue_lines(
+    items: Sequence[metrics.Overdue], reply: Reply, members: dict[int, Member], tz: object
+) -> list[str]:
+    """'1. 华为｜已报价｜逾期 1 个工作日（应跟进 9月30日(周三)）｜@张三'."""
+    lines = []
+    for i, item in enumerate(items, 1):
+        due = item.due.astimezone(tz)  # type: ignore[arg-type]
+        late = f"逾期 {item.days} 个工作日" if item.days else "已逾期"
+        lines.append(
+            f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{late}"
+            f"（应跟进 {fmt_date(due, item.deal.has_time)}）"
+            f"｜{mention_of(reply, members, item.deal.owner_id)}"
+        )
+    return lines
+
+
+def quiet_lines(
+    items: Sequence[metrics.Quiet], reply: Reply, members: dict[int, Member]
+) -> list[str]:
+    """'1. 华为｜跟进中｜5 个工作日没有跟进｜@张三'."""
+    return [
+        f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{item.days} 个工作日没有跟进"
+        f"｜{mention_of(reply, members, item.deal.owner_id)}"
+        for i, item in enumerate(items, 1)
+    ]
+
+
+def stalled_lines(
+    items: Sequence[metrics.Stalled], reply: Reply, members: dict[int, Member]
+) -> list[str]:
+    """'1. 华为｜已报价 12 个工作日没有进展（上限 10）｜@张三'."""
+    return [
+        f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage} {item.days} 个工作日没有进展"
+        f"（上限 {item.limit}）｜{mention_of(reply, members, item.deal.owner_id)}"
+        for i, item in enumerate(items, 1)
+    ]
+
+
+def target_section(
+    day: date, progress: Sequence[TargetProgress], members: dict[int, Member]
+) -> CardSection | None:
+    """The month's targets with won amounts so far; None when no target is set."""
+    if not progress:
+        return None
+    rows = [
+        [
+            name_of(members, p.member_id),
+            fmt_money(p.target),
+            fmt_money(p.won),
+            f"{p.percent}%",
+            fmt_money(p.paid),
+        ]
+        for p in progress
+    ]
+    return CardSection(
+        heading=f"{day.month}月目标（截至 {day.month}月{day.day}日）",
+        table=Table(["成员", "目标", "已签约", "完成", "已回款"], rows),
+    )
+
+
+def month_events(
+    ctx: JobContext, day: date, start: datetime | None = None
+) -> tuple[list[DealEvent], datetime]:
+    """Money events from the start of ``day``'s month (or ``start`` if earlier) to its end."""
+    first = metrics.day_start(ctx, metrics.month_first(day))
+    begin = min(first, start) if start is not None else first
+    return metrics.deal_events(ctx, begin, metrics.day_end(ctx, day)), first
+
+
+def progress_for(
+    ctx: JobContext, day: date, events: Sequence[DealEvent], month_start: datetime
+) -> list[TargetProgress]:
+    """Targets of ``day``'s month against its events (one query for the targets)."""
+    goals = metrics.targets(ctx, metrics.month_key(day))
+    if not goals:
+        return []
+    return metrics.target_progress(goals, [e for e in events if e.at >= month_start])
+
+
+def state_sections(
+    ctx: JobContext,
+    customers: list[metrics.Deal],
+    reply: Reply,
+    members: dict[int, Member],
+    suffix: str = "",
+) -> list[CardSection]:
+    """Overdue, quiet and stalled lists (each customer in the first that fits) at ctx.now."""
+    late = metrics.overdue(ctx, customers, ctx.now)
+    listed = {o.deal.id for o in late}
+    stuck = [s for s in metrics.stalled(ctx, customers, ctx.now) if s.deal.id not in listed]
+    listed |= {s.deal.id for s in stuck}
+    idle = [q for q in metrics.quiet(ctx, customers, ctx.now) if q.deal.id not in listed]
+    sections = []
+    if late:
+        sections.append(
+            CardSection(
+                heading=f"⏰ 逾期未跟进（{len(late)} 个）{suffix}",
+                lines=cut(overdue_lines(late, reply, members, ctx.now.tzinfo)),
+            )
+        )
+    if stuck:
+        sections.append(
+            CardSection(
+                heading=f"🐢 停滞的商机（{len(stuck)} 个）{suffix}",
+                lines=cut(stalled_lines(stuck, reply, members)),
+            )
+        )
+    if idle:
+        sections.append(
+            CardSection(
+                heading=f"💤 超过 {ctx.config.quiet_days} 个工作日没有跟进（{len(idle)} 个）{suffix}",
+                lines=cut(quiet_lines(idle, reply, members)),
+            )
+        )
+    return sections
+
+
+def silent_owners(
+    customers: Iterable[metrics.Deal], figures: dict[int | None, RepFigures]
+) -> list[int]:
+    """Owners of active customers who logged nothing (member ids, in order of first customer)."""
+    silent: list[int] = []
+    for deal in customers:
+        owner = deal.owner_id
+        if owner is None or owner in silent:
+            continue
+        rep = figures.get(owner)
+        if rep is None or not rep.entries:
+            silent.append(owner)
+    return silent
+
+
+# -- the digest ------------------------------------------------------------------------------
+
+
+def build_digest(ctx: JobContext, day: date) -> list[OutgoingMessage]:
+    """The daily digest for ``day`` (lists of late customers are as of ctx.now).
+
+    Six queries per chat whatever its size: members, the day's counts, the month's money
+    events, the day's stage moves, the month's targets and the active customers.
+    """
+    members = metrics.members_by_id(ctx)
+    start, end = metrics.day_start(ctx, day), metrics.day_end(ctx, day)
+    figures = metrics.activity_counts(ctx, start, end)
+    events, month_start = month_events(ctx, day)
+    today_events = [e for e in events if e.at >= start]
+    metrics.add_money(figures, today_events)
+    moves = metrics.stage_moves(ctx, start, end)
+    progress = progress_for(ctx, day, events, month_start)
+    customers = metrics.deals(ctx)
+
+    reply = Reply()
+    is_today = day == ctx.now.date()
+    states = state_sections(ctx, customers, reply, members, "" if is_today else "（当前）")
+    title = f"{fmt_date(day)} 日报"
+    total = totals(figures.values())
+    if not total.entries and not today_events and not states:
+        return [OutgoingMessage(f"📊 {title}：没有新的记录，也没有逾期、停滞或久未跟进的客户")]
+
+    sections: list[CardSection] = []
+    if figures:
+        sections.append(
+            CardSection(heading="各人今日", table=Table(REP_COLUMNS, rep_rows(figures, members)))
+        )
+    if today_events:
+        sections.append(
+            CardSection(heading="签约与回款", lines=cut(event_lines(today_events, members)))
+        )
+    if moves:
+        sections.append(CardSection(heading="阶段推进", lines=cut(move_lines(moves, members))))
+    sections.extend(states)
+    if ctx.calendar.is_workday(day):
+        silent = silent_owners(customers, figures)
+        if silent:
+            names = "、".join(name_of(members, m) for m in silent)
+            sections.append(CardSection(heading=f"😶 没有记录（{len(silent)} 人）", lines=[names]))
+    targets = target_section(day, progress, members)
+    if targets is not None:
+        sections.append(targets)
+
+    card = Card(
+        title=f"📊 销售日报 {fmt_date(day)}",
+        sections=sections,
+        subtitle=sanitize_user_text(ctx.chat.name, 40),
+    )
+    text = f"📊 {title}｜{headline_figures(total)}"
+    return [OutgoingMessage(text, list(reply.mentions), card)]
