@@ -143,7 +143,7 @@ def run_job(runtime: Runtime, chat_id: int, spec: JobSpec, now: datetime) -> lis
                 session.flush()  # the claim: a second process stops here (unique key)
                 if due.late:
                     run.status = "skipped"
-                    log.warning(
+                    log.info(
                         "%s for chat %s (%s) was due at %s and is past the %s grace period: skipped",
                         spec.name,
                         chat.external_id,

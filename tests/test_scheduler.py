@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, datetime, timedelta
 
@@ -103,6 +104,7 @@ def test_concurrent_ticks_post_one_digest_per_chat(chat, clock, engine, settings
 
 
 def test_missed_run_is_caught_up_within_grace_then_skipped(chat, clock, caplog):
+    caplog.set_level(logging.INFO, logger="bot.scheduler")
     seed(chat)
     tick(chat.runtime, at(2026, 11, 27, 19, 59))  # bot was down at 18:00, back within 2 h
     assert len(outbox(chat.runtime, "daily_digest")) == 1
@@ -207,6 +209,17 @@ def test_response_sla_nudges_owner_then_assigning_manager_once_each(chat, clock)
     for hh in (15, 16, 17):
         tick(chat.runtime, at(2026, 11, 27, hh, 0))
     assert len(texts(chat.runtime, "response_sla")) == 2
+
+
+def test_response_sla_seen_late_tells_owner_and_manager_at_once(chat, clock):
+    chat.make_manager("王经理")
+    chat.send("/新客户 格力", as_="王经理")
+    clock.now = at(2026, 11, 26, 11, 30)
+    chat.send("/分配 格力 @李四", as_="王经理")
+    tick(chat.runtime, at(2026, 11, 27, 9, 30))  # first look after 6.5 working hours
+    (text,) = texts(chat.runtime, "response_sla")
+    assert "@李四 格力 分配给你已超过 2 个工作小时" in text
+    assert "@王经理 你分配给 李四 的 格力 已 4 个工作小时没有跟进" in text
 
 
 def test_response_sla_counts_working_hours_over_the_weekend(chat, clock):

@@ -52,17 +52,18 @@ def build_sla(ctx: JobContext) -> list[OutgoingMessage]:
         )
         stamp = customer.assigned_at.strftime("%Y%m%d%H%M%S")
         owner = customer.owner
-        if hours >= 2 * sla and customer.assigned_by_id and ctx.claim(f"c{customer.id}:{stamp}:L2"):
-            ctx.claim(f"c{customer.id}:{stamp}:L1")
+        levels = [level for level, factor in ((1, 1), (2, 2)) if hours >= factor * sla]
+        fresh = [level for level in levels if ctx.claim(f"c{customer.id}:{stamp}:L{level}")]
+        if 1 in fresh:
+            owner_lines.append(
+                f"{reply.mention(owner.user_id, member_label(owner))} {customer_label(customer)} 分配给你已超过 "
+                f"{_fmt_hours(sla)} 个工作小时，请尽快联系并用 /跟进 记录"
+            )
+        if 2 in fresh and customer.assigned_by_id:
             manager = ctx.session.get(Member, customer.assigned_by_id)
             manager_lines.append(
                 f"{reply.mention(manager.user_id, member_label(manager))} 你分配给 {member_label(owner)} 的 "
                 f"{customer_label(customer)} 已 {_fmt_hours(2 * sla)} 个工作小时没有跟进"
-            )
-        elif hours >= sla and ctx.claim(f"c{customer.id}:{stamp}:L1"):
-            owner_lines.append(
-                f"{reply.mention(owner.user_id, member_label(owner))} {customer_label(customer)} 分配给你已超过 "
-                f"{_fmt_hours(sla)} 个工作小时，请尽快联系并用 /跟进 记录"
             )
     sections = []
     if owner_lines:
