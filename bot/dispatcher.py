@@ -171,6 +171,7 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         now=clock_now,
         reply_to=message.message_id,
         inbox_id=row.id,
+        reply_token=message.reply_token,
     )
     row.status = status
     row.processed_at = clock_now

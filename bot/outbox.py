@@ -27,6 +27,7 @@ def enqueue(
     reply_to: str = "",
     inbox_id: int | None = None,
     job: str = "",
+    reply_token: str = "",
 ) -> list[Outbox]:
     """Add one outbox row per message; keys derive from ``key_base`` so a rerun cannot double."""
     rows = []
@@ -38,6 +39,7 @@ def enqueue(
             inbox_id=inbox_id,
             job=job,
             reply_to=reply_to,
+            reply_token=reply_token,
             payload=message.to_payload(),
             next_attempt_at=now,
             created_at=now,

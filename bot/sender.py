@@ -78,6 +78,7 @@ def deliver_due(
                     reply_to=row.reply_to,
                     job=row.job,
                     attempts=row.attempts,
+                    reply_token=row.reply_token,
                 ),
             )
             for row in rows

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -31,6 +31,7 @@ class Activity(Base):
     """One logged event; ``changes`` holds {field: [old, new]} so an entry can be undone."""
 
     __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_chat_created", "chat_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -18,7 +18,10 @@ class Customer(Base):
     """One customer; its stage, owner and dates are derived from the activity log."""
 
     __tablename__ = "customer"
-    __table_args__ = (UniqueConstraint("chat_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("chat_id", "key"),
+        Index("ix_customer_chat_status", "chat_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), index=True)

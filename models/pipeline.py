@@ -55,6 +55,7 @@ class Outbox(Base):
     )
     job: Mapped[str] = mapped_column(String(32), default="")
     reply_to: Mapped[str] = mapped_column(String(200), default="")
+    reply_token: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(8), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

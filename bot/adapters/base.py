@@ -18,6 +18,7 @@ class OutboundItem:
     reply_to: str = ""
     job: str = ""
     attempts: int = 0
+    reply_token: str = ""  # e.g. WeCom's response_url of the message being answered
 
 
 @dataclass
