@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,25 +13,18 @@ import pytest
 
 from tests.fake_feishu import FakeFeishu
 from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event, signed_encrypted_request
+from tests.serving import genjin_serve
 
 ENCRYPT_KEY = "enc_e2e_key"
 TOKEN = "vt_e2e"
 CHAT = "oc_e2e_chat"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, FakeFeishu, Path]]:
     """`genjin serve` configured for Feishu (webhook mode) against a fake Feishu API."""
     fake = FakeFeishu(bot_open_id=BOT_OPEN_ID).start()
-    port = _free_port()
     env = {
-        **os.environ,
         "GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/e2e.db",
         "GENJIN_FEISHU_APP_ID": fake.app_id,
         "GENJIN_FEISHU_APP_SECRET": fake.app_secret,
@@ -43,29 +32,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, FakeFeishu, Path]]:
         "GENJIN_FEISHU_ENCRYPT_KEY": ENCRYPT_KEY,
         "GENJIN_FEISHU_DOMAIN": fake.url,
     }
-    env.pop("GENJIN_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not start")
-        yield base, fake, tmp_path / "e2e.db"
+        with genjin_serve(tmp_path, env) as server:
+            yield server.base, fake, tmp_path / "e2e.db"
+        output = server.output()
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0]
         fake.stop()
     for secret in (fake.app_secret, ENCRYPT_KEY, TOKEN):
         assert secret not in output  # secrets never reach the logs

@@ -4,10 +4,6 @@ Feishu websocket is acked, answered once, and a redelivery of it is acked but no
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,14 +14,9 @@ import pytest
 
 from tests.fake_feishu_ws import FakeFeishuWS
 from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event
+from tests.serving import genjin_serve
 
 REPLY = "✅ 客户A｜跟进中 → 已报价"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _poll(check: Callable[[], Any], timeout: float, what: str, log: Path) -> Any:
@@ -52,50 +43,23 @@ def _health(base: str) -> dict[str, Any] | None:
 def served_ws(tmp_path: Path) -> Iterator[tuple[str, FakeFeishuWS, Path]]:
     """`genjin serve` in ws mode against a fake Feishu (open API + long connection)."""
     fake = FakeFeishuWS(bot_open_id=BOT_OPEN_ID).start()
-    port = _free_port()
-    log = tmp_path / "serve.log"
     env = {
-        **os.environ,
         "GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/ws.db",
         "GENJIN_FEISHU_APP_ID": fake.app_id,
         "GENJIN_FEISHU_APP_SECRET": fake.app_secret,
         "GENJIN_FEISHU_MODE": "ws",
         "GENJIN_FEISHU_DOMAIN": fake.url,
         "GENJIN_FEISHU_BOT_OPEN_ID": BOT_OPEN_ID,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
     }
-    for name in ("GENJIN_CONFIG", "GENJIN_FEISHU_VERIFICATION_TOKEN", "GENJIN_FEISHU_ENCRYPT_KEY"):
-        env.pop(name, None)
-    proc = None
+    unset = ("GENJIN_FEISHU_VERIFICATION_TOKEN", "GENJIN_FEISHU_ENCRYPT_KEY")
     try:
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                env=env,
-                cwd=tmp_path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"genjin serve exited ({proc.returncode}):\n{log.read_text()}")
-            return _health(base) is not None
-
-        _poll(up, 30, "/healthz did not answer", log)
-        yield base, fake, log
+        with genjin_serve(tmp_path, env, unset) as server:
+            yield server.base, fake, server.log
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
         fake.stop()
-    assert fake.app_secret not in log.read_text(errors="replace")  # secrets stay out of the logs
+    assert fake.app_secret not in server.log.read_text(
+        errors="replace"
+    )  # secrets stay out of the logs
 
 
 def test_long_connection_event_is_acked_answered_once_and_redelivery_is_ignored(served_ws):

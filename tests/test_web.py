@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +11,7 @@ import pytest
 
 from bot.app import create_app
 from models import Inbox
+from tests.serving import genjin_serve, get_json
 
 
 @pytest.fixture
@@ -105,41 +102,14 @@ def test_unknown_webhook_platform_is_404(client):
     assert client.post("/webhook/nope", data=b"{}").status_code == 404
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> tuple[int, dict]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.status, json.loads(response.read())
-
-
 def test_genjin_serve_answers_on_a_real_port(tmp_path: Path):
     """What `make run` starts: health, sandbox page, and a reply produced by the worker threads."""
-    port = _free_port()
-    env = {**os.environ, "GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
-    env.pop("GENJIN_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                status, health = _get(f"{base}/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not start")
-        assert status == 200 and health["database"] == "ok"
+    with genjin_serve(
+        tmp_path, {"GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    ) as served:
+        base = served.base
+        health = get_json(f"{base}/healthz")
+        assert health["status"] == "ok" and health["database"] == "ok"
         with urllib.request.urlopen(f"{base}/", timeout=5) as page:
             assert "本地试用" in page.read().decode()
         request = urllib.request.Request(
@@ -153,11 +123,10 @@ def test_genjin_serve_answers_on_a_real_port(tmp_path: Path):
         deadline = time.monotonic() + 10
         bot = []
         while time.monotonic() < deadline and not bot:
-            _, data = _get(f"{base}/sandbox/api/messages?chat=%E9%94%80%E5%94%AE%E4%B8%80%E7%BB%84")
+            data = get_json(
+                f"{base}/sandbox/api/messages?chat=%E9%94%80%E5%94%AE%E4%B8%80%E7%BB%84"
+            )
             bot = [e for e in data["events"] if e["kind"] == "bot"]
             time.sleep(0.1)
         assert bot and "✅ 客户A｜跟进中 → 已报价" in bot[0]["text"]
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0]
-    assert f"http://127.0.0.1:{port}/" in output
+    assert f"{base}/" in served.output()
