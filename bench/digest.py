@@ -16,7 +16,6 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,13 +24,14 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, func, insert, select, text  # noqa: E402
+from sqlalchemy import event, func, insert, select  # noqa: E402
 
+from bench.benchdb import bench_engine  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.jobs.base import job_context  # noqa: E402
 from bot.jobs.digest import build_digest  # noqa: E402
 from models import Activity, Chat, Customer, Member  # noqa: E402
-from models.db import make_engine, make_session_factory, upgrade  # noqa: E402
+from models.db import make_session_factory, upgrade  # noqa: E402
 from models.stages import LADDER  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -171,72 +171,63 @@ def main() -> None:
         "--db", help="database URL (default: a new SQLite file); PostgreSQL gets a private schema"
     )
     args = parser.parse_args()
-    url = args.db or f"sqlite:///{tempfile.mkdtemp()}/digest.db"
-    schema = None
-    if url.startswith("postgresql"):
-        schema = f"genjin_bench_{time.time_ns()}"
-        with make_engine(url).begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    else:
-        engine = make_engine(url)
-    try:
-        upgrade(engine)
-        begin = time.perf_counter()
-        populate(engine, args.chats)
-        print(
-            f"data: {args.chats} chats × 20 reps × 300 customers × 30 days "
-            f"({time.perf_counter() - begin:.0f} s to insert), backend {engine.dialect.name}"
-        )
-        statements = {"n": 0}
-        event.listen(
-            engine,
-            "before_cursor_execute",
-            lambda *a: statements.__setitem__("n", statements["n"] + 1),
-        )
-        sessions = make_session_factory(engine)
-        settings = Settings()
-        now = datetime(DAY.year, DAY.month, DAY.day, 18, tzinfo=TZ)
-        per_chat, counts, sizes = [], [], []
-        total_start = time.perf_counter()
-        for chat_id in range(1, args.chats + 1):
-            with sessions() as session:
-                chat = session.get(Chat, chat_id)
-                before, t0 = statements["n"], time.perf_counter()
-                ctx = job_context(session, chat, now, settings, job="daily_digest")
-                messages = build_digest(ctx, DAY)
-                per_chat.append(time.perf_counter() - t0)
-                counts.append(statements["n"] - before)
-                sizes.append(
-                    sum(
-                        len(m.text)
-                        + sum(len(" ".join(s.lines)) for s in (m.card.sections if m.card else []))
-                        for m in messages
-                    )
-                )
-        total = time.perf_counter() - total_start
+    with bench_engine(args.db, "digest") as engine:
+        run_benchmark(engine, args)
+
+
+def run_benchmark(engine, args: argparse.Namespace) -> None:
+    """Populate, build every digest, run the floor query, print the figures."""
+    upgrade(engine)
+    begin = time.perf_counter()
+    populate(engine, args.chats)
+    print(
+        f"data: {args.chats} chats × 20 reps × 300 customers × 30 days "
+        f"({time.perf_counter() - begin:.0f} s to insert), backend {engine.dialect.name}"
+    )
+    statements = {"n": 0}
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda *a: statements.__setitem__("n", statements["n"] + 1),
+    )
+    sessions = make_session_factory(engine)
+    settings = Settings()
+    now = datetime(DAY.year, DAY.month, DAY.day, 18, tzinfo=TZ)
+    per_chat, counts, sizes = [], [], []
+    total_start = time.perf_counter()
+    for chat_id in range(1, args.chats + 1):
         with sessions() as session:
-            floor, groups = floor_query(session)
-        print(
-            f"genjin: {args.chats} digests in {total:.2f} s "
-            f"({total / args.chats * 1000:.1f} ms per chat, p99 {statistics.quantiles(per_chat, n=100)[98] * 1000:.1f} ms), "
-            f"{statistics.mean(counts):.1f} SQL statements per chat (max {max(counts)})"
-        )
-        print(
-            f"floor: one aggregate query over the same data in {floor * 1000:.1f} ms ({groups} groups)"
-        )
-        print(
-            f"ratio: genjin / floor = ×{total / floor:.0f}; average digest text {statistics.mean(sizes):.0f} chars"
-        )
-        print(
-            f"reproduce: .venv/bin/python bench/digest.py --chats {args.chats}"
-            + (f" --db {args.db}" if args.db else "")
-        )
-    finally:
-        engine.dispose()
-        if schema:
-            with make_engine(url).begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            chat = session.get(Chat, chat_id)
+            before, t0 = statements["n"], time.perf_counter()
+            ctx = job_context(session, chat, now, settings, job="daily_digest")
+            messages = build_digest(ctx, DAY)
+            per_chat.append(time.perf_counter() - t0)
+            counts.append(statements["n"] - before)
+            sizes.append(
+                sum(
+                    len(m.text)
+                    + sum(len(" ".join(s.lines)) for s in (m.card.sections if m.card else []))
+                    for m in messages
+                )
+            )
+    total = time.perf_counter() - total_start
+    with sessions() as session:
+        floor, groups = floor_query(session)
+    print(
+        f"genjin: {args.chats} digests in {total:.2f} s "
+        f"({total / args.chats * 1000:.1f} ms per chat, p99 {statistics.quantiles(per_chat, n=100)[98] * 1000:.1f} ms), "
+        f"{statistics.mean(counts):.1f} SQL statements per chat (max {max(counts)})"
+    )
+    print(
+        f"floor: one aggregate query over the same data in {floor * 1000:.1f} ms ({groups} groups)"
+    )
+    print(
+        f"ratio: genjin / floor = ×{total / floor:.0f}; average digest text {statistics.mean(sizes):.0f} chars"
+    )
+    print(
+        f"reproduce: .venv/bin/python bench/digest.py --chats {args.chats}"
+        + (f" --db {args.db}" if args.db else "")
+    )
 
 
 if __name__ == "__main__":

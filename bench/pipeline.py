@@ -14,19 +14,17 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
 
+from bench.benchdb import bench_engine  # noqa: E402
 from bot.adapters.console import parse_console  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
-from models.db import make_engine  # noqa: E402
 
 NOTES = [
     "电话沟通，报价已发 下周三回访",
@@ -61,16 +59,12 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--messages", type=int, default=1000)
     args = parser.parse_args()
-    url = args.db or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    schema = None
-    if url.startswith("postgresql"):
-        # A private schema, dropped afterwards: the benchmark never touches existing tables.
-        schema = f"genjin_bench_{time.time_ns()}"
-        with make_engine(url).begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    else:
-        engine = make_engine(url)
+    with bench_engine(args.db, "pipeline") as engine:
+        run_benchmark(engine, args)
+
+
+def run_benchmark(engine, args: argparse.Namespace) -> None:
+    """Store, dispatch and deliver the messages; print the figures."""
     settings = Settings()
     runtime = Runtime(settings, engine=engine)
     runtime.migrate()
@@ -104,10 +98,6 @@ def main() -> None:
         f"reproduce: .venv/bin/python bench/pipeline.py --messages {args.messages}"
         + (f" --db {args.db}" if args.db else "")
     )
-    if schema:
-        engine.dispose()
-        with make_engine(url).begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 if __name__ == "__main__":
