@@ -118,6 +118,28 @@ class FeishuSettings:
 
 
 @dataclass
+class WecomSettings:
+    """[wecom]: the WeCom intelligent robot (callback) and the groups' push webhooks."""
+
+    token: str = ""
+    encoding_aes_key: str = ""
+    receive_id: str = ""
+    domain: str = "https://qyapi.weixin.qq.com"
+    timeout_seconds: float = 10.0
+    chats: dict[str, dict[str, str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Configured when the callback token and EncodingAESKey are set."""
+        return bool(self.token and self.encoding_aes_key)
+
+    def webhook_key(self, chat_id: str) -> str:
+        """The push-webhook key configured for a chat ('' when none)."""
+        return str((self.chats.get(chat_id) or {}).get("webhook_key", ""))
+
+
+@dataclass
 class Settings:
     """All settings; pass an instance to create_app/Runtime (tests build their own)."""
 
@@ -126,6 +148,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
     feishu: FeishuSettings = field(default_factory=FeishuSettings)
+    wecom: WecomSettings = field(default_factory=WecomSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     stages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_LIMITS))
@@ -143,7 +166,10 @@ class Settings:
 
     def platforms(self) -> list[str]:
         """Configured chat platforms."""
-        return ["feishu"] if self.feishu.enabled else []
+        platforms = ["feishu"] if self.feishu.enabled else []
+        if self.wecom.enabled:
+            platforms.append("wecom")
+        return platforms
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -183,6 +209,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
+    elif isinstance(default, dict):  # tables come from TOML only, never from the environment
+        if isinstance(value, dict):
+            return dict(value)
     raise ConfigError(
         f"config: {key} has an invalid value {value!r} (expected {type(default).__name__})"
     )
@@ -285,8 +314,38 @@ def _validate(settings: Settings) -> None:
             )
     if feishu.chat_qps <= 0 or feishu.app_qps <= 0:
         raise ConfigError("config: feishu.chat_qps and feishu.app_qps must be positive")
+    _validate_wecom(settings.wecom)
     if "://" not in settings.database.url:
         raise ConfigError(f"config: database.url {settings.database.url!r} is not a database URL")
+
+
+def _validate_wecom(wecom: WecomSettings) -> None:
+    """[wecom] checks, each naming its key."""
+    if wecom.encoding_aes_key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", wecom.encoding_aes_key):
+        raise ConfigError("config: wecom.encoding_aes_key must be 43 characters of base64")
+    if bool(wecom.token) != bool(wecom.encoding_aes_key):
+        raise ConfigError("config: wecom.token and wecom.encoding_aes_key must be set together")
+    if not re.fullmatch(
+        r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", wecom.domain
+    ):
+        raise ConfigError(
+            f"config: wecom.domain {wecom.domain!r} must be https://host (http only for localhost)"
+        )
+    if wecom.timeout_seconds <= 0:
+        raise ConfigError("config: wecom.timeout_seconds must be positive")
+    for chat_id, chat in wecom.chats.items():
+        if not isinstance(chat, dict):
+            raise ConfigError(f'config: wecom.chats."{chat_id}" must be a table')
+        for key, value in chat.items():
+            if key != "webhook_key":
+                raise ConfigError(f'config: unknown key wecom.chats."{chat_id}".{key}')
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f'config: wecom.chats."{chat_id}".webhook_key must be a non-empty string'
+                )
+    for user_id, name in wecom.names.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f'config: wecom.names."{user_id}" must be a non-empty string')
 
 
 def load_settings(

@@ -53,6 +53,17 @@ class Runtime:
             feishu = FeishuAdapter(settings.feishu, settings.bot)
             self.adapters["feishu"] = feishu
             self.webhooks["feishu"] = feishu
+        if settings.wecom.enabled and "wecom" not in (adapters or {}):
+            from bot.adapters.wecom import MAX_BODY, WecomAdapter
+
+            wecom = WecomAdapter(
+                settings.wecom,
+                settings.bot,
+                clock=lambda: self.clock().timestamp(),
+                max_body_bytes=min(MAX_BODY, settings.server.max_body_bytes),
+            )
+            self.adapters["wecom"] = wecom
+            self.webhooks["wecom"] = wecom
         self.adapters.update(adapters or {})
         for name, adapter in (adapters or {}).items():
             if hasattr(adapter, "parse_request"):

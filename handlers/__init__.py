@@ -17,6 +17,7 @@ MODULES = (
     "alias",
     "reports",
     "target",
+    "whoami",
     "help",
 )
 

@@ -1,0 +1,357 @@
+"""WeCom (企业微信): the intelligent robot's encrypted callback in, markdown out.
+
+Commands reach us through the 智能机器人 (API mode, URL callback): only messages that @ the robot,
+as encrypted JSON. The callback is answered at once with an empty 200; the reply goes to the
+message's ``response_url`` (one use, valid one hour). Scheduled and proactive messages, and
+replies whose response_url is spent, go through the group's 消息推送 webhook (20 per minute per
+key, markdown ≤ 4096 bytes). See docs/wecom.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from flask import Request, Response
+
+from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
+from bot.config import BotSettings, WecomSettings
+from bot.messages import Card, IncomingMessage, Mention, OutgoingMessage, render_mentions
+from bot.ratelimit import SlidingWindow
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "wecom"
+WEBHOOK_LIMIT = 4096  # bytes of markdown.content for the push webhook
+RESPONSE_URL_LIMIT = 20480  # bytes of markdown for a response_url
+PER_MINUTE = 20  # messages per minute per webhook key
+MAX_BODY = 256 * 1024  # callbacks are small JSON; anything bigger is refused
+RATE_LIMITED = {45009}
+# Errors no retry can fix: invalid webhook key, content too long, bad type, empty content.
+PERMANENT = {93000, 40058, 40008, 44004}
+_SPENT_TOKENS = 1000  # response_urls remembered as used or expired
+_MARKDOWN_SPECIAL = str.maketrans(
+    {
+        "*": "＊",
+        "_": "＿",
+        "~": "～",
+        "`": "｀",
+        "[": "［",
+        "]": "］",
+        "#": "＃",
+        "<": "＜",
+        ">": "＞",
+        "\\": "＼",
+        "|": "｜",
+    }
+)
+_LEADING_MENTION = re.compile(r"^[@＠]\S*[\s\u3000]*")
+
+
+def escape_markdown(text: str) -> str:
+    """Make user text inert in WeCom markdown: no emphasis, links, headings, tags or mentions."""
+    return text.translate(_MARKDOWN_SPECIAL)
+
+
+def strip_bot_mention(text: str, bot_name: str = "") -> str:
+    """Remove the leading ``@机器人名`` (the robot only receives messages that @ it)."""
+    stripped = text.strip().lstrip("\u3000")
+    for prefix in (f"@{bot_name}", f"＠{bot_name}"):
+        if bot_name and stripped.startswith(prefix):
+            return stripped[len(prefix) :].strip().lstrip("\u3000").strip()
+    return _LEADING_MENTION.sub("", stripped, count=1).strip()
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, never cutting inside a character."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[: max(0, limit - len("…".encode()))].decode("utf-8", "ignore") + "…"
+
+
+def render_markdown(
+    message: OutgoingMessage, limit: int = WEBHOOK_LIMIT, mention_tags: bool = True
+) -> str:
+    """A neutral message as WeCom markdown within ``limit`` bytes (lists cut with "还有 N 个…").
+
+    ``mention_tags``: ``<@userid>`` (notifies; push webhook) or plain ``@名字``.
+    """
+
+    def mention(m: Mention) -> str:
+        if mention_tags:
+            return f"<@{m.user_id}>"
+        return f"@{escape_markdown(m.name or m.user_id)}"
+
+    def md(text: str) -> str:
+        return render_mentions(escape_markdown(text), message.mentions, mention)
+
+    budget: int | None = None
+    card = message.card
+    while True:
+        text = _markdown_body(message, md, budget)
+        if _utf8_len(text) <= limit or card is None:
+            break
+        counts = [len(s.lines) for s in card.sections] + [
+            len(s.table.rows) for s in card.sections if s.table
+        ]
+        longest = max(counts or [0])
+        if budget == 0 or longest == 0:
+            break
+        budget = (budget if budget is not None else longest) // 2
+    return _cut_bytes(text, limit)
+
+
+def _take(items: list[Any], budget: int | None) -> tuple[list[Any], int]:
+    """The first ``budget`` items and how many were left out."""
+    if budget is None or len(items) <= budget:
+        return items, 0
+    return items[:budget], len(items) - budget
+
+
+def _markdown_body(message: OutgoingMessage, md: Callable[[str], str], budget: int | None) -> str:
+    """Text, then the card: a ``###`` title, bold headings, lines, tables as lines."""
+    out: list[str] = []
+    if message.text:
+        out.append(md(message.text))
+    card: Card | None = message.card
+    if card is not None:
+        title = f"### {escape_markdown(card.title)}"
+        if card.subtitle:
+            title += f"\n{escape_markdown(card.subtitle)}"
+        out.append(title)
+        for section in card.sections:
+            block: list[str] = []
+            if section.heading:
+                block.append(f"**{escape_markdown(section.heading)}**")
+            lines, more = _take(section.lines, budget)
+            block.extend(md(line) for line in lines)
+            if more:
+                block.append(f"还有 {more} 个…")
+            if section.table:
+                rows, more_rows = _take(section.table.rows, budget)
+                block.append("**" + " ｜ ".join(md(c) for c in section.table.columns) + "**")
+                block.extend(" ｜ ".join(md(cell) for cell in row) for row in rows)
+                if more_rows:
+                    block.append(f"还有 {more_rows} 个…")
+            if block:
+                out.append("\n".join(block))
+    return "\n\n".join(out)
+
+
+class WecomAdapter:
+    """The WeCom platform: callback parser and markdown sender."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        settings: WecomSettings,
+        bot: BotSettings,
+        clock: Callable[[], float] | None = None,
+        max_body_bytes: int = MAX_BODY,
+    ) -> None:
+        self.settings = settings
+        self.bot = bot
+        self.crypto = WecomCrypto(settings.token, settings.encoding_aes_key, settings.receive_id)
+        self.max_body_bytes = max_body_bytes
+        # Seconds; the runtime passes its own clock so tests need no sleeping.
+        self._per_key = SlidingWindow(PER_MINUTE, 60.0, clock or time.monotonic)
+        self._spent: dict[str, None] = {}  # response_urls known to be used or expired
+        self._spent_lock = threading.Lock()
+
+    # -- receiving ---------------------------------------------------------------------------
+    def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
+        """GET: URL verification. POST: verify, decrypt and normalise; forgeries get 4xx."""
+        args = req.args
+        if req.method == "GET":
+            try:
+                plain = self.crypto.verify_url(
+                    args["msg_signature"], args["timestamp"], args["nonce"], args["echostr"]
+                )
+            except KeyError:
+                return [], _text("bad request", 400)
+            except WecomCryptoError as exc:
+                log.warning("wecom URL verification refused (403): %s", exc)
+                return [], _text("forbidden", 403)
+            return [], _text(plain, 200)
+        if (req.content_length or 0) > self.max_body_bytes:
+            log.warning("wecom callback refused (413): %s bytes", req.content_length)
+            return [], _text("too large", 413)
+        body = req.get_data(cache=False)
+        if len(body) > self.max_body_bytes:
+            return [], _text("too large", 413)
+        if not all(args.get(k) for k in ("msg_signature", "timestamp", "nonce")):
+            return [], _text("forbidden", 403)
+        try:
+            envelope = json.loads(body)
+            encrypt = envelope["encrypt"]
+            if not isinstance(encrypt, str):
+                raise TypeError("encrypt is not a string")
+        except (ValueError, KeyError, TypeError):
+            log.warning("wecom callback malformed (400)")
+            return [], _text("bad request", 400)
+        try:
+            plain = self.crypto.decrypt_msg(
+                args["msg_signature"], args["timestamp"], args["nonce"], encrypt
+            )
+        except WecomCryptoError as exc:
+            log.warning("wecom callback refused (403): %s", exc)
+            return [], _text("forbidden", 403)
+        try:
+            data = json.loads(plain)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError):
+            log.warning("wecom callback decrypted to something that is not a JSON object (400)")
+            return [], _text("bad request", 400)
+        if data.get("msgtype") == "event":
+            return [], self._event_answer(data, args["nonce"])
+        message = self.normalize(data)
+        return ([message] if message is not None else []), _text("", 200)
+
+    def normalize(self, data: dict[str, Any]) -> IncomingMessage | None:
+        """A decrypted robot callback → IncomingMessage (None for what we do not read)."""
+        msgtype = data.get("msgtype")
+        sender = data.get("from") if isinstance(data.get("from"), dict) else {}
+        user_id = str(sender.get("userid") or "")
+        msgid = str(data.get("msgid") or "")
+        if not user_id or not msgid:
+            return None
+        if msgtype == "text":
+            text = str((data.get("text") or {}).get("content") or "")
+        elif msgtype == "mixed":
+            items = (data.get("mixed") or {}).get("msg_item") or []
+            text = " ".join(
+                str((item.get("text") or {}).get("content") or "")
+                for item in items
+                if isinstance(item, dict) and item.get("msgtype") == "text"
+            )
+        elif msgtype == "voice":
+            text = str((data.get("voice") or {}).get("content") or "")
+        else:
+            return None  # images, files, stream refreshes: nothing to parse
+        group = data.get("chattype") == "group"
+        chat_id = str(data.get("chatid") or "") if group else f"single:{user_id}"
+        if not chat_id:
+            return None
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=chat_id,
+            message_id=msgid,
+            sender_id=user_id,
+            sender_name=self.settings.names.get(user_id, ""),
+            text=re.sub(r"[ \t\u3000]+", " ", strip_bot_mention(text, self.bot.name)).strip(),
+            to_me=True,
+            chat_type="group" if group else "p2p",
+            reply_token=str(data.get("response_url") or ""),
+        )
+
+    def _event_answer(self, data: dict[str, Any], nonce: str) -> Response:
+        """Events: ``enter_chat`` (a single chat opened) gets a welcome; the rest an empty 200."""
+        event = data.get("event") if isinstance(data.get("event"), dict) else {}
+        if event.get("eventtype") != "enter_chat":
+            return _text("", 200)
+        welcome = json.dumps(
+            {
+                "msgtype": "text",
+                "text": {"content": f"你好，我是{self.bot.name}。发送 /帮助 查看全部命令。"},
+            },
+            ensure_ascii=False,
+        )
+        envelope = self.crypto.encrypt_json_reply(welcome, nonce)
+        return Response(json.dumps(envelope), 200, content_type="application/json")
+
+    # -- sending -----------------------------------------------------------------------------
+    def send(self, item: OutboundItem) -> SendResult:
+        """Reply through the response_url when there is one, else the chat's push webhook."""
+        token = item.reply_token
+        if token and not self._is_spent(token):
+            content = render_markdown(item.message, RESPONSE_URL_LIMIT, mention_tags=False)
+            result, errcode = self._post(token, content)
+            if result.ok:
+                self._mark_spent(token)
+                return result
+            if errcode is None or result.deferred:  # network, 5xx or rate limit: retry it
+                return result
+            log.info("wecom: response_url refused (%s); falling back to the webhook", result.error)
+            self._mark_spent(token)
+        key = self.settings.webhook_key(item.chat_id)
+        if not key:
+            log.error(
+                'wecom: no webhook_key for chat %s; set [wecom.chats."%s"] webhook_key',
+                item.chat_id,
+                item.chat_id,
+            )
+            return SendResult(
+                ok=False, permanent=True, error=f"no webhook_key configured for {item.chat_id}"
+            )
+        wait = self._per_key.try_acquire(key)
+        if wait:
+            return SendResult(ok=False, retry_after=wait, deferred=True, error="local rate limit")
+        url = f"{self.settings.domain}/cgi-bin/webhook/send?key={quote(key, safe='')}"
+        return self._post(url, render_markdown(item.message, WEBHOOK_LIMIT))[0]
+
+    def _is_spent(self, token: str) -> bool:
+        with self._spent_lock:
+            return token in self._spent
+
+    def _mark_spent(self, token: str) -> None:
+        with self._spent_lock:
+            self._spent[token] = None
+            while len(self._spent) > _SPENT_TOKENS:
+                self._spent.pop(next(iter(self._spent)))
+
+    def _post(self, url: str, content: str) -> tuple[SendResult, int | None]:
+        """POST one markdown message; (result, errcode) with errcode None for network/5xx."""
+        body = json.dumps(
+            {"msgtype": "markdown", "markdown": {"content": content}}, ensure_ascii=False
+        ).encode("utf-8")
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        where = url.split("?", 1)[0]  # never log the key
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_seconds) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            error = f"wecom http={exc.code} at {where}"
+            if exc.code == 429:
+                return SendResult(ok=False, error=error, retry_after=60.0, deferred=True), 45009
+            if 400 <= exc.code < 500:
+                return SendResult(ok=False, error=error, permanent=True), exc.code
+            return SendResult(ok=False, error=error), None
+        except (OSError, ValueError) as exc:  # URLError, timeouts, a malformed URL
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500]), None
+        try:
+            answer = json.loads(raw or b"{}")
+            errcode = int(answer.get("errcode", 0))
+        except (ValueError, TypeError, AttributeError):
+            return SendResult(ok=False, error=f"wecom: unreadable answer from {where}"), None
+        if errcode == 0:
+            return SendResult(ok=True), 0
+        error = f"wecom errcode={errcode} errmsg={answer.get('errmsg', '')} at {where}"
+        if errcode in RATE_LIMITED:
+            return SendResult(ok=False, error=error, retry_after=60.0, deferred=True), errcode
+        if errcode in PERMANENT:
+            log.error("wecom: giving up on a message: %s", error)
+            return SendResult(ok=False, error=error, permanent=True), errcode
+        return SendResult(ok=False, error=error), errcode
+
+
+def _text(body: str, status: int) -> Response:
+    """A plain-text response (the URL verification answer must be the bare plaintext)."""
+    return Response(body, status, content_type="text/plain; charset=utf-8")

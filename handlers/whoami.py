@@ -1,0 +1,29 @@
+"""/我是 张三: tell the bot your display name (WeCom's robot cannot look names up)."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.registry import command
+from models.parsing import sanitize_user_text
+
+MAX_NAME = 20
+
+
+@command(
+    "我是",
+    aliases=("iam", "我叫"),
+    usage="/我是 名字",
+    summary="告诉机器人你的名字，日报和提醒里就显示这个名字",
+    example="/我是 张三",
+    group="管理",
+)
+def whoami(ctx: Context, args: str) -> str:
+    """Set the sender's display name in this chat."""
+    raw = " ".join(args.split())
+    name = sanitize_user_text(raw, 0).replace("\n", " ").strip()
+    if not name:
+        raise ctx.usage("请写上你的名字")
+    if len(name) > MAX_NAME:
+        raise ctx.usage(f"名字太长了（最多 {MAX_NAME} 个字）")
+    ctx.sender.name = name
+    return f"✅ 好的，以后叫你 {name}"

@@ -1,0 +1,144 @@
+"""A local fake of WeCom's push webhook and response_url endpoints (a real HTTP server).
+
+``POST /cgi-bin/webhook/send?key=KEY`` plays the 消息推送 webhook (20 messages per minute per
+key; over that it answers 45009 and counts a violation); ``POST /response/<token>`` plays a
+response_url (single use: a second POST gets an errcode). Every accepted message is recorded
+with its arrival time on the fake's clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    """One accepted message."""
+
+    kind: str  # "webhook" or "response"
+    target: str  # the webhook key or the response token
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def content(self) -> str:
+        """The markdown content."""
+        return str((self.body.get("markdown") or {}).get("content", ""))
+
+
+@dataclass
+class FakeWecom:
+    """Start with ``start()``; ``url`` is the domain to configure."""
+
+    clock: Callable[[], float] = time.monotonic
+    keys: set[str] = field(default_factory=set)
+    messages: list[Received] = field(default_factory=list)
+    violations: int = 0
+    fail_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    expired: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: set[str] = set()
+        self._sent: dict[str, deque[float]] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- control -----------------------------------------------------------------------------
+    def start(self) -> FakeWecom:
+        """Serve on 127.0.0.1 on a free port in a daemon thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, answer = fake._handle(self.path, raw)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>."""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def response_url(self, token: str) -> str:
+        """A response_url handed out with a callback."""
+        return f"{self.url}/response/{token}"
+
+    def webhook(self, key: str | None = None) -> list[Received]:
+        """Messages accepted by the webhook (optionally for one key)."""
+        return [m for m in self.messages if m.kind == "webhook" and key in (None, m.target)]
+
+    def responses(self) -> list[Received]:
+        """Messages accepted by response_urls."""
+        return [m for m in self.messages if m.kind == "response"]
+
+    def max_per_minute(self, key: str) -> int:
+        """The most webhook messages for ``key`` in any 60-second window."""
+        times = sorted(m.at for m in self.webhook(key))
+        best = 0
+        for i, start in enumerate(times):
+            best = max(best, sum(1 for t in times[i:] if t < start + 60))
+        return best
+
+    # -- the endpoints -----------------------------------------------------------------------
+    def _handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if self.fail_next:
+                return self.fail_next.pop(0)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return 200, {"errcode": 40001, "errmsg": "invalid json"}
+            now = self.clock()
+            parts = urlsplit(path)
+            if parts.path == "/cgi-bin/webhook/send":
+                key = (parse_qs(parts.query).get("key") or [""])[0]
+                if key not in self.keys:
+                    return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+                content = (body.get("markdown") or {}).get("content", "")
+                if len(content.encode("utf-8")) > 4096:
+                    return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length"}
+                window = self._sent.setdefault(key, deque())
+                while window and window[0] <= now - 60:
+                    window.popleft()
+                if len(window) >= 20:
+                    self.violations += 1
+                    return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
+                window.append(now)
+                self.messages.append(Received("webhook", key, body, now))
+                return 200, {"errcode": 0, "errmsg": "ok"}
+            if parts.path.startswith("/response/"):
+                token = parts.path.removeprefix("/response/")
+                if token in self._used or token in self.expired:
+                    return 200, {"errcode": 40001, "errmsg": "response_url used or expired"}
+                self._used.add(token)
+                self.messages.append(Received("response", token, body, now))
+                return 200, {"errcode": 0, "errmsg": "ok"}
+            return 404, {"errcode": 404, "errmsg": "not found"}
