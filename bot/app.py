@@ -24,6 +24,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         health = runtime.health()
         return jsonify(health), (200 if health["status"] == "ok" else 503)
 
+    @app.get("/metrics")
+    def metrics():  # noqa: ANN202 - Flask view
+        """The health figures in Prometheus text format."""
+        health = runtime.health()
+        lines = [
+            "# HELP genjin_up 1 when the database answers.",
+            "# TYPE genjin_up gauge",
+            f"genjin_up {1 if health.get('database') == 'ok' else 0}",
+        ]
+        for key in ("inbox_pending", "outbox_pending", "outbox_failed"):
+            if key in health:
+                lines += [f"# TYPE genjin_{key} gauge", f"genjin_{key} {health[key]}"]
+        return "\n".join(lines) + "\n", 200, {"Content-Type": "text/plain; version=0.0.4"}
+
     from bot.webhook import blueprint as webhook_blueprint
 
     app.register_blueprint(webhook_blueprint)

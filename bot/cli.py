@@ -211,9 +211,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 # -- serve -------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Web server, workers and (later) scheduler in one process."""
-    from waitress import create_server
-
+    """Web server, workers, scheduler (and the Feishu long connection) in one process."""
     from bot.app import create_app
 
     settings = _settings(args)
@@ -221,16 +219,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.server.host = args.host
     if args.port:
         settings.server.port = args.port
+    lock = _single_process(settings, "serve")
     runtime = _runtime(settings)
     app = create_app(settings, runtime)
     runtime.start()
-    server = create_server(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        threads=settings.server.threads,
-        ident="genjin",
-    )
+    server = _web_server(app, settings)
     address = f"http://{settings.server.host}:{server.effective_port}/"
     log.info("genjin serving on %s (database: %s)", address, runtime.engine.url.render_as_string())
     if settings.sandbox_enabled():
@@ -238,6 +231,92 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"health check: {address}healthz", flush=True)
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+        del lock
+    return 0
+
+
+def _single_process(settings: Settings, what: str) -> object | None:
+    """SQLite serves one process: refuse web/worker, and a second `serve` on the same file."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    if what != "serve":
+        raise ConfigError(
+            f"{what}: SQLite serves a single process; run `genjin serve`, or point database.url at "
+            "PostgreSQL to run separate web and worker processes"
+        )
+    import fcntl
+
+    database = url.database or ""
+    if not database or database == ":memory:":
+        return None
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{path}.serve.lock", "w")  # noqa: SIM115 - held for the process's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise ConfigError(
+            f"serve: another genjin process already serves {path}; SQLite serves a single process "
+            "(use PostgreSQL to run several)"
+        ) from None
+    return handle
+
+
+def _web_server(app: Any, settings: Settings) -> Any:
+    """A waitress server for the app."""
+    from waitress import create_server
+
+    return create_server(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        threads=settings.server.threads,
+        ident="genjin",
+    )
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Only the web server (webhooks, health, metrics): PostgreSQL, with `genjin worker`s beside it."""
+    from bot.app import create_app
+
+    settings = _settings(args)
+    if args.host:
+        settings.server.host = args.host
+    if args.port:
+        settings.server.port = args.port
+    _single_process(settings, "web")
+    runtime = _runtime(settings)
+    runtime.prefetch()
+    server = _web_server(create_app(settings, runtime), settings)
+    print(f"genjin web on http://{settings.server.host}:{server.effective_port}/", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Inbox and outbox workers, the scheduler and the Feishu long connection, without the web."""
+    import signal
+    import threading
+
+    settings = _settings(args)
+    _single_process(settings, "worker")
+    runtime = _runtime(settings)
+    runtime.start(poll=args.poll)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("genjin worker running", flush=True)
+    try:
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
@@ -261,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    web = sub.add_parser(
+        "web", parents=[common], help="only the web server (PostgreSQL; scale out)"
+    )
+    web.add_argument("--host")
+    web.add_argument("--port", type=int)
+    web.set_defaults(func=cmd_web)
+
+    worker = sub.add_parser(
+        "worker", parents=[common], help="workers + scheduler, no web (PostgreSQL)"
+    )
+    worker.add_argument("--poll", type=float, default=0.25, help="idle poll interval in seconds")
+    worker.set_defaults(func=cmd_worker)
 
     say = sub.add_parser("say", parents=[common], help="send a message as a chat member")
     say.add_argument("--chat")

@@ -74,6 +74,7 @@ class Runtime:
         self._threads: list[threading.Thread] = []
         self._long_connection: threading.Thread | None = None
         self._scheduler: Any = None
+        self._poll = 1.0
 
     def migrate(self) -> None:
         """Bring the schema up to date (every start does this)."""
@@ -178,15 +179,25 @@ class Runtime:
         return health
 
     # -- worker threads --------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the inbox and outbox workers as daemon threads (parsers loaded first)."""
+    def prefetch(self) -> None:
+        """Learn platform facts the webhook needs (the Feishu bot's open_id), off the hot path."""
+        feishu = self.adapters.get("feishu")
+        if feishu is not None:
+            threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
+
+    def start(self, poll: float = 1.0) -> None:
+        """Start the workers, the scheduler heartbeat and the long connection (parsers loaded first).
+
+        ``poll``: how often idle workers look for rows written by other processes.
+        """
         from models.parsing import warm_up
 
         warm_up()
         self._stop.clear()
+        self._poll = poll
+        self.prefetch()
         feishu = self.adapters.get("feishu")
         if feishu is not None:
-            threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
             if self.settings.feishu.mode == "ws":
                 from bot.adapters.feishu_ws import start_long_connection
 
@@ -238,7 +249,7 @@ class Runtime:
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
                 continue
             if not did:
-                wake.wait(1.0)
+                wake.wait(self._poll)
 
     def refresh_names(self, max_age: timedelta = timedelta(hours=6)) -> int:
         """Ask platforms for display names in chats where members lack one; returns names set."""

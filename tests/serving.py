@@ -46,9 +46,9 @@ class Served:
 
 @contextmanager
 def genjin_serve(
-    tmp_path: Path, env: dict[str, str], unset: tuple[str, ...] = ()
+    tmp_path: Path, env: dict[str, str], unset: tuple[str, ...] = (), command: str = "serve"
 ) -> Iterator[Served]:
-    """Start `genjin serve` with ``env`` on top of ours; stop it (and kill if needed) afterwards."""
+    """Start `genjin serve` (or `web`) with ``env`` on top of ours; stop it (kill if needed) after."""
     port = free_port()
     environment = {
         **os.environ,
@@ -58,10 +58,10 @@ def genjin_serve(
     }
     for name in ("GENJIN_CONFIG", *unset):
         environment.pop(name, None)
-    log = tmp_path / "serve.log"
+    log = tmp_path / f"{command}-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "bot.cli", command, "--port", str(port)],
             env=environment,
             cwd=tmp_path,
             stdout=out,

@@ -1,0 +1,328 @@
+"""Property-based fuzzing: the parsers never raise, commands never crash, webhooks never 5xx.
+
+Three layers, each with hypothesis:
+1. the pure parsers in ``models.parsing`` on arbitrary text (CJK, full-width, control chars,
+   emoji, long strings);
+2. every registered chat command with random arguments through the chat harness: no apology,
+   no empty reply, and a usage error (❌) or refusal (⛔) stores nothing;
+3. random bodies, headers and query strings on ``/webhook/feishu`` and ``/webhook/wecom``:
+   always 4xx, never 5xx, and nothing in the inbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import unicodedata
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from bot.app import create_app
+from bot.dispatcher import APOLOGY
+from bot.runtime import Runtime
+from handlers.registry import commands
+from models import Inbox
+from models.parsing import (
+    Candidate,
+    core_name,
+    find_amount,
+    find_when,
+    match_name,
+    normalize_name,
+    normalize_text,
+    parse_amount,
+    parse_when,
+    sanitize_user_text,
+    split_first,
+    split_known_prefix,
+)
+from models.pipeline import FAILED
+from models.stages import ALL_STAGES
+from tests.chat_rows import assert_nothing_saved, stored
+from tests.conftest import START, ChatHarness
+from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
+from tests.feishu_fixtures import configure_feishu, fake  # noqa: F401  (fixture)
+
+DB_SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+PURE_SETTINGS = settings(max_examples=150, deadline=None)
+
+# -- text strategies ---------------------------------------------------------------------------
+SPICE = (
+    "华为腾讯客户阿里巴巴有限公司报价签约回款明天下周三下午点号月日万亿元千百十一二三四五六七八九零两"
+    "０１２３４５６７８９ＡＢＣ，：；！？（）　＠＜＞"  # full-width
+    "\u200b\u200d\ufeff\u202e\u00a0\u3000\ue000\U000f0000"  # zero-width, bidi, odd spaces, private
+    "\x00\x07\x1b\r\n\t\x7f"  # control characters
+    "😀👍🏻🇨🇳\U0001f9d1\u200d\U0001f4bc"  # emoji, skin tone, flags, ZWJ sequence
+    "@<>&\"'“”「」『』‘’/\\-.:,;、¥￥$"
+)
+any_text = st.text(max_size=60) | st.text(alphabet=SPICE, max_size=60)
+long_text = st.text(alphabet=SPICE, min_size=500, max_size=2000) | st.text(
+    min_size=500, max_size=2000
+)
+fuzz_text = any_text | long_text
+
+
+# -- 1. parser properties ------------------------------------------------------------------------
+START_OF_TODAY = START.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@PURE_SETTINGS
+@given(fuzz_text)
+def test_normalize_and_split_never_raise(text):
+    norm = normalize_text(text)
+    assert isinstance(norm, str)
+    assert not any(ch in norm for ch in "\u200b\u200c\u200d\u2060\ufeff\r")
+    token, rest = split_first(text)
+    assert isinstance(token, str) and isinstance(rest, str)
+    assert isinstance(normalize_name(text), str) and isinstance(core_name(text), str)
+
+
+@PURE_SETTINGS
+@given(fuzz_text, st.integers(min_value=-5, max_value=300))
+def test_sanitize_user_text_is_safe_to_echo(text, limit):
+    clean = sanitize_user_text(text, limit)
+    assert not set("@<>") & set(clean)
+    for ch in clean:
+        cat = unicodedata.category(ch)
+        assert ch == "\n" or cat not in ("Cc", "Cf", "Co", "Cs"), repr(ch)
+        assert not "\ue000" <= ch <= "\uf8ff"
+    if limit > 0:
+        assert len(clean) <= limit
+    assert sanitize_user_text(text) == sanitize_user_text(text, 200)
+    assert len(sanitize_user_text(text)) <= 200
+
+
+@settings(max_examples=120, deadline=None)
+@given(fuzz_text | st.text(alphabet="0123456789.,万亿千百十元块¥￥$kKwW三五两-/ ", max_size=40))
+def test_amounts_never_raise_and_spans_index_the_text(text):
+    value = parse_amount(text)
+    assert value is None or (isinstance(value, Decimal) and value > 0 and value.is_finite())
+    found = find_amount(text)
+    if found is not None:
+        amount, (start, end) = found
+        assert 0 <= start < end <= len(text)
+        assert amount > 0 and amount.is_finite()
+
+
+when_text = fuzz_text | st.lists(
+    st.sampled_from(
+        ["明天", "下周三", "下午3点", "月底", "12月5日", "5号", "2/30", "13月1日", "昨天", "春节后",
+         "3周后", "99个月后", "周末", "晚上", "25点", "十二点半", "前", "2026-12-01", " ", "之前"]
+    ),
+    max_size=5,
+).map("".join)
+
+
+@settings(max_examples=120, deadline=None)
+@given(when_text, st.sampled_from([START, START.replace(hour=23, minute=59), START.replace(month=2, day=28)]))
+def test_dates_are_aware_and_never_in_the_past(text, now):
+    for func in (find_when, parse_when):
+        hit = func(text, now)
+        if hit is None:
+            continue
+        assert isinstance(hit.when, datetime)
+        assert hit.when.tzinfo is not None and hit.when.utcoffset() is not None
+        assert hit.when >= now.replace(hour=0, minute=0, second=0, microsecond=0)
+        start, end = hit.span
+        assert 0 <= start <= end <= len(text)
+        assert text[start:end] == hit.text
+
+
+names = st.sampled_from(
+    ["华为", "华为技术有限公司", "腾讯", "腾迅", "中石化", "中石油", "客户A", "客户B", "HW", "阿里巴巴（杭州）"]
+) | any_text
+
+
+@settings(max_examples=100, deadline=None)
+@given(names, st.lists(st.tuples(names, st.lists(names, max_size=2)), max_size=6))
+def test_match_name_never_raises(query, pool):
+    cands = [Candidate(i, name, tuple(aliases)) for i, (name, aliases) in enumerate(pool)]
+    match = match_name(query, cands)
+    assert match.kind in ("exact", "alias", "core", "fuzzy", "ambiguous", "none")
+    if match.key is not None:
+        assert match.key in {c.key for c in cands}
+    assert len(match.options) <= 5
+    split = split_known_prefix(query, cands)
+    assert split is None or split[0] in cands
+
+
+# -- 2. every command with random arguments ---------------------------------------------------------
+CUSTOMERS = ["华为", "华为技术有限公司", "腾讯", "腾迅", "客户A", "不存在的客户", "HW", "华为云"]
+MENTIONS = ["@张三", "@李四", "@王经理", "@老板", "@不认识的人", "@", "@@", "＠李四"]
+AMOUNTS = ["50万", "¥30,000", "三万五", "1.2亿", "5k", "0", "-5万", "5-8万", "$100", "0.001元",
+           "99999999999999999999万", "1e309", "NaN", "五十万元", "10w"]
+DATES = ["明天", "下周三下午3点", "12月", "月底", "昨天", "2月30日", "13月1日", "25:00", "31号",
+         "周末", "下个月", "3周后", "99个月后", "2026-12-01", "0号", "今天", "本周", "上周", "1月"]
+NUMBERS = ["1", "2", "0", "-1", "6", "99999999999999999999", "3.5", "１", "①"]
+WORDS = ["经理", "管理员", "成员", "日程", "时限", "删除", "取消", "全部", "报价已发", "价格太高",
+         "首付款", "送样品", "展会", "跟进", "?", "帮助", "/跟进", "关闭", "开启", "8:30", "周一"]
+SEPS = [" ", "  ", "，", "：", "\n", "、", "\t", "　"]
+
+token = st.one_of(
+    st.sampled_from(CUSTOMERS),
+    st.sampled_from(MENTIONS),
+    st.sampled_from(AMOUNTS),
+    st.sampled_from(DATES),
+    st.sampled_from(list(ALL_STAGES) + ["报价", "赢单", "已报"]),
+    st.sampled_from(NUMBERS),
+    st.sampled_from(WORDS),
+    st.text(alphabet=SPICE, min_size=1, max_size=12),
+    st.text(min_size=1, max_size=12),
+)
+arguments = st.one_of(
+    st.lists(st.tuples(token, st.sampled_from(SEPS)), max_size=6).map(
+        lambda parts: "".join(t + s for t, s in parts)
+    ),
+    st.text(max_size=80),
+    st.text(alphabet=SPICE, max_size=300),
+)
+SENDERS = ["张三", "李四", "王经理", "老板", "路人甲"]
+COMMANDS = commands()
+_chat_ids = itertools.count()
+
+
+def _seeded_chat(runtime: Runtime, clock) -> ChatHarness:
+    """A fresh chat with a manager and a customer 华为 owned by 张三."""
+    chat = ChatHarness(runtime, clock, name=f"fuzz-{next(_chat_ids)}")
+    chat.make_manager()
+    reply = chat.reply("/新客户 华为 @张三 50万")
+    assert reply.startswith("🆕"), reply
+    return chat
+
+
+def _failed_rows(chat: ChatHarness) -> int:
+    with chat.runtime.sessions() as session:
+        return session.scalar(
+            select(func.count()).select_from(Inbox).where(Inbox.status == FAILED)
+        ) or 0
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[c.name for c in COMMANDS])
+def test_command_with_random_arguments_never_crashes(cmd, runtime, clock):
+    words = [cmd.name, *cmd.aliases]
+
+    @DB_SETTINGS
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(words), st.sampled_from(["/", "／"]),
+                      st.sampled_from([" ", "", "\n", "　"]), arguments, st.sampled_from(SENDERS)),
+            min_size=1,
+            max_size=2,
+        )
+    )
+    def check(lines):
+        chat = _seeded_chat(runtime, clock)
+        for word, slash, space, args, sender in lines:
+            before = stored(chat)
+            replies = chat.send(f"{slash}{word}{space}{args}", as_=sender)
+            assert replies, (word, args)
+            for reply in replies:
+                assert reply.strip(), (word, args, replies)
+                assert APOLOGY not in reply, (word, args)
+            assert _failed_rows(chat) == 0
+            if replies[0].startswith(("❌", "⛔")):
+                assert_nothing_saved(chat, before)
+
+    check()
+
+
+# -- 3. webhooks ---------------------------------------------------------------------------------
+WECOM_TOKEN = "t0k3n"
+WECOM_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
+json_bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "encrypt": st.one_of(any_text, st.integers(), st.none(),
+                                 st.binary(max_size=96).map(lambda b: base64.b64encode(b).decode())),
+            "schema": st.sampled_from(["2.0", "1.0", ""]),
+            "type": st.sampled_from(["url_verification", "event_callback", ""]),
+            "challenge": any_text,
+            "token": st.sampled_from(["vt_test", "", "wrong"]),
+            "header": json_values,
+            "event": json_values,
+        },
+    ).map(lambda d: json.dumps(d, ensure_ascii=False).encode()),
+)
+bodies = st.one_of(st.binary(max_size=400), any_text.map(lambda s: s.encode("utf-8")), json_bodies)
+header_value = st.one_of(st.text(alphabet="0123456789abcdef", max_size=64), st.from_regex(r"[ -~]{0,40}", fullmatch=True))
+feishu_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "X-Lark-Request-Timestamp": header_value,
+        "X-Lark-Request-Nonce": header_value,
+        "X-Lark-Signature": header_value,
+        "Content-Type": st.sampled_from(["application/json", "text/plain", "application/xml"]),
+    },
+)
+query_strings = st.dictionaries(
+    st.sampled_from(["msg_signature", "timestamp", "nonce", "echostr", "x", ""]),
+    header_value | any_text,
+    max_size=5,
+)
+
+
+def _inbox_count(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Inbox)) or 0
+
+
+@pytest.fixture
+def feishu_client(engine, settings, clock, fake):  # noqa: F811
+    configure_feishu(settings, fake)
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    return runtime, create_app(settings, runtime).test_client()
+
+
+@pytest.fixture
+def wecom_client(engine, settings, clock):
+    settings.wecom.token = WECOM_TOKEN
+    settings.wecom.encoding_aes_key = WECOM_KEY
+    settings.wecom.domain = "http://127.0.0.1:9"  # never contacted: nothing is stored
+    settings.wecom.chats = {"wrkCHAT001": {"webhook_key": "hook"}}
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    return runtime, create_app(settings, runtime).test_client()
+
+
+WEBHOOK_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@WEBHOOK_SETTINGS
+@given(bodies, feishu_headers, query_strings, st.sampled_from(["POST", "GET"]))
+def test_feishu_webhook_random_requests_are_4xx(feishu_client, body, headers, query, method):
+    runtime, client = feishu_client
+    response = client.open(
+        "/webhook/feishu", method=method, data=body, headers=headers, query_string=query
+    )
+    assert 400 <= response.status_code < 500, (response.status_code, response.data[:200])
+    assert _inbox_count(runtime) == 0
+
+
+@WEBHOOK_SETTINGS
+@given(bodies, query_strings, st.sampled_from(["POST", "GET"]))
+def test_wecom_webhook_random_requests_are_4xx(wecom_client, body, query, method):
+    runtime, client = wecom_client
+    response = client.open("/webhook/wecom", method=method, data=body, query_string=query)
+    assert 400 <= response.status_code < 500, (response.status_code, response.data[:200])
+    assert _inbox_count(runtime) == 0

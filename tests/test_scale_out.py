@@ -1,0 +1,120 @@
+"""Running as several processes: refused on SQLite with a clear message, shared work on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from models.db import make_engine
+from tests.conftest import PG_URL
+from tests.serving import genjin_serve, get_json
+
+
+def _cli(args: list[str], db: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENJIN_DATABASE_URL": db}
+    env.pop("GENJIN_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", ["web", "worker"])
+def test_web_and_worker_refuse_sqlite_with_one_line(tmp_path, command):
+    result = _cli([command], f"sqlite:///{tmp_path}/x.db", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"genjin: {command}: SQLite serves a single process; run `genjin serve`, or point "
+        "database.url at PostgreSQL to run separate web and worker processes"
+    ]
+
+
+def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path):
+    db = f"sqlite:///{tmp_path}/one.db"
+    with genjin_serve(tmp_path, {"GENJIN_DATABASE_URL": db}):
+        second = _cli(["serve", "--port", "1"], db, tmp_path)
+    assert second.returncode == 2
+    assert "another genjin process already serves" in second.stderr
+
+
+def test_metrics_in_prometheus_format(tmp_path):
+    with genjin_serve(tmp_path, {"GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/m.db"}) as served:
+        with urllib.request.urlopen(f"{served.base}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    assert "genjin_up 1" in body and "genjin_outbox_pending 0" in body
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (GENJIN_TEST_DATABASE_URL)")
+def test_web_and_two_workers_on_postgresql_answer_every_message_once(tmp_path):
+    schema = f"genjin_scale_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    db = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    env = {**os.environ, "GENJIN_DATABASE_URL": db, "GENJIN_SERVER_SANDBOX": "on"}
+    env.pop("GENJIN_CONFIG", None)
+    workers = []
+    try:
+        with genjin_serve(
+            tmp_path, {"GENJIN_DATABASE_URL": db, "GENJIN_SERVER_SANDBOX": "on"}, command="web"
+        ) as web:
+            for n in range(2):
+                log = (tmp_path / f"worker{n}.log").open("w")
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bot.cli", "worker"],
+                        env=env,
+                        cwd=tmp_path,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            for i in range(30):
+                body = json.dumps(
+                    {"chat": "销售一组", "as": f"rep{i % 3}", "text": f"/跟进 客户{i:02d} 拜访"}
+                ).encode()
+                request = urllib.request.Request(
+                    f"{web.base}/sandbox/api/send",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                urllib.request.urlopen(request, timeout=5).read()
+            deadline = time.monotonic() + 30
+            bots: list = []
+            while time.monotonic() < deadline:
+                events = get_json(
+                    f"{web.base}/sandbox/api/messages?chat=%E9%94%80%E5%94%AE%E4%B8%80%E7%BB%84"
+                )["events"]
+                bots = [e for e in events if e["kind"] == "bot"]
+                if len(bots) >= 30:
+                    break
+                time.sleep(0.2)
+            time.sleep(1.0)
+            events = get_json(
+                f"{web.base}/sandbox/api/messages?chat=%E9%94%80%E5%94%AE%E4%B8%80%E7%BB%84"
+            )["events"]
+            bots = [e for e in events if e["kind"] == "bot"]
+            assert len(bots) == 30
+            created = sorted(e["text"].split(" ")[2] for e in bots)
+            assert created == [f"客户{i:02d}" for i in range(30)]  # each answered exactly once
+    finally:
+        for proc in workers:
+            proc.terminate()
+            proc.wait(timeout=10)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
