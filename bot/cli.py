@@ -198,14 +198,41 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 # -- db ----------------------------------------------------------------------------------------
 def cmd_db(args: argparse.Namespace) -> int:
-    """Schema migrations."""
+    """Schema migrations, and an online backup of an SQLite database."""
     from models.db import current_revision, make_engine, upgrade
 
     settings = _settings(args)
     engine = make_engine(settings.database.url)
+    if args.action == "backup":
+        return _backup(engine, args.target)
     if args.action == "upgrade":
         upgrade(engine)
     print(f"schema revision: {current_revision(engine) or 'none'}")
+    return 0
+
+
+def _backup(engine: Any, target: str | None) -> int:
+    """Copy a live SQLite database consistently (SQLite's online backup API)."""
+    import sqlite3
+
+    if engine.dialect.name != "sqlite":
+        raise ConfigError(
+            "db backup: for PostgreSQL use its own tools (pg_dump), see docs/operations.md"
+        )
+    if not target:
+        raise ConfigError(
+            "db backup: give the file to write, e.g. genjin db backup backup/genjin-2026-11-27.db"
+        )
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(engine.url.database)
+    destination = sqlite3.connect(target)
+    try:
+        with destination:
+            source.backup(destination)
+    finally:
+        destination.close()
+        source.close()
+    print(f"backup written: {target}")
     return 0
 
 
@@ -382,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     digest.set_defaults(func=cmd_digest)
 
     db = sub.add_parser("db", parents=[common], help="database schema")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["upgrade", "current", "backup"])
+    db.add_argument("target", nargs="?", help="backup: the file to write")
     db.set_defaults(func=cmd_db)
     return parser
 

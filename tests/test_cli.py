@@ -398,3 +398,12 @@ def test_digest_command_prints_without_posting_and_posts_with_send(db, tmp_path)
     assert sent.strip()
     missing = run(["digest", "--chat", "没有这个群"], db, tmp_path, check=False)
     assert missing.returncode == 2 and "没有这个群" in missing.stderr
+
+
+def test_sqlite_online_backup_is_a_working_copy(tmp_path):
+    db = f"sqlite:///{tmp_path}/live.db"
+    run(["say", "--chat", "c", "--as", "张三", "/跟进 华为 报价已发"], db, tmp_path)
+    out = run(["db", "backup", str(tmp_path / "copies" / "b.db")], db, tmp_path).stdout
+    assert out.strip().endswith("b.db")
+    exported = json.loads(run(["export"], f"sqlite:///{tmp_path}/copies/b.db", tmp_path).stdout)
+    assert [c["name"] for c in exported["customers"]] == ["华为"]
