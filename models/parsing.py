@@ -22,6 +22,7 @@ import calendar
 import contextlib
 import functools
 import io
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -156,6 +157,9 @@ def _prepare_amount(token: str) -> str:
     return s
 
 
+_TOO_MUCH = Decimal("1e12")  # models.customer.MONEY = Numeric(14, 2) holds < 10**12
+
+
 def parse_amount(text: str) -> Decimal | None:
     """Parse one amount token (5万, ¥30,000, 三万五, 1.2亿, 5k) to yuan; None if not a positive amount."""
     if not text or len(text) > 40:
@@ -175,9 +179,11 @@ def parse_amount(text: str) -> Decimal | None:
             value = Decimal(res["num"])
     except (InvalidOperation, ValueError):
         return None
-    if not value.is_finite() or value <= 0:
+    # Bounded by the MONEY column, Numeric(14, 2); beyond 28 digits quantize() itself raises.
+    if not value.is_finite() or value <= 0 or value >= _TOO_MUCH:
         return None
-    return value.quantize(Decimal("0.01"))
+    value = value.quantize(Decimal("0.01"))
+    return value if Decimal(0) < value < _TOO_MUCH else None
 
 
 def find_amount(text: str) -> tuple[Decimal, tuple[int, int]] | None:
@@ -680,13 +686,30 @@ def _rung(kind: Any, hits: list[Candidate]) -> NameMatch | None:
     return None
 
 
+def _pinyin_table() -> dict[int, str]:
+    """pypinyin's single-character table (code point → readings), loaded once.
+
+    Only single characters are needed to tell an IME slip (腾迅/腾讯); pypinyin's phrase table
+    would add ~50 MB for nothing, so it is switched off before the first import.
+    """
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return pinyin_dict
+
+
 @functools.lru_cache(maxsize=8192)
 def _pinyin(text: str) -> str:
-    """Toneless pinyin of text, syllables space-separated ('' when unavailable)."""
-    res = _quiet(_jio().pinyin, text, formater="simple")
-    if not isinstance(res, list):
-        return ""
-    return " ".join(re.sub(r"\d", "", str(s)) for s in res)
+    """Toneless pinyin of the CJK characters of text, syllables space-separated."""
+    table = _pinyin_table()
+    syllables = []
+    for ch in text:
+        readings = table.get(ord(ch))
+        if readings:
+            first = unicodedata.normalize("NFD", readings.split(",")[0])
+            syllables.append("".join(c for c in first if not unicodedata.combining(c)))
+    return " ".join(syllables)
 
 
 def _non_cjk(text: str) -> str:
