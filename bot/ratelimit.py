@@ -34,6 +34,17 @@ class SlidingWindow:
                 self._events.setdefault(key, deque()).append(now)
             return wait
 
+    def settle(self, key: str = "") -> None:
+        """Move the key's latest event to now: a request counts from when it surely arrived.
+
+        Called after the request returns, so a slow first request (a token fetch, a new
+        connection) cannot squeeze the next window.
+        """
+        with self._lock:
+            events = self._events.get(key)
+            if events:
+                events[-1] = max(events[-1], self.clock())
+
     def _wait(self, key: str, now: float) -> float:
         events = self._events.get(key)
         if not events:

@@ -394,6 +394,14 @@ class FeishuAdapter:
         wait = acquire_all([(self._per_chat, item.chat_id), (self._per_app, "")], max_sleep=1.0)
         if wait:
             return SendResult(ok=False, retry_after=wait, deferred=True, error="local rate limit")
+        try:
+            return self._send(item)
+        finally:
+            self._per_chat.settle(item.chat_id)
+            self._per_app.settle("")
+
+    def _send(self, item: OutboundItem) -> SendResult:
+        """Reply or post (the rate-limit slot is already taken)."""
         msg_type, content = self.render(item.message)
         if item.reply_to and not item.reply_to.startswith("event:"):
             result = self._call(

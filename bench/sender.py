@@ -1,0 +1,84 @@
+"""Benchmark: sender throughput against the fake Feishu API's enforced rate limits.
+
+The fake Feishu server (tests/fake_feishu.py) enforces Feishu's limits (5 messages/s per chat,
+50/s per app) and counts every request over them as a violation. N messages for C chats are
+queued in the outbox; the sender delivers them in real time. Printed: messages per second against
+the limit that applies, and the number of violations (must be 0).
+
+Reproduce:  .venv/bin/python bench/sender.py [--chats 1 12] [--messages 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.benchdb import bench_engine  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.messages import OutgoingMessage  # noqa: E402
+from bot.outbox import enqueue  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from models.db import upgrade  # noqa: E402
+from tests.fake_feishu import FakeFeishu  # noqa: E402
+
+
+def run(chats: int, messages: int) -> None:
+    """Queue, deliver, print."""
+    fake = FakeFeishu(bot_open_id="ou_bot").start()
+    settings = Settings()
+    settings.feishu.app_id, settings.feishu.app_secret = fake.app_id, fake.app_secret
+    settings.feishu.verification_token, settings.feishu.domain = "t", fake.url
+    settings.feishu.bot_open_id = "ou_bot"
+    try:
+        with bench_engine(None, "sender") as engine:
+            upgrade(engine)
+            runtime = Runtime(settings, engine=engine)
+            now = datetime.now(UTC)
+            with runtime.sessions() as session, session.begin():
+                for i in range(messages):
+                    enqueue(
+                        session,
+                        "feishu",
+                        f"oc_{i % chats}",
+                        [OutgoingMessage(f"消息 {i}")],
+                        f"b{i}",
+                        now,
+                    )
+            start = time.perf_counter()
+            while len(fake.sent) < messages and time.perf_counter() - start < 120:
+                if runtime.deliver() == 0:
+                    time.sleep(0.02)
+            elapsed = time.perf_counter() - start
+    finally:
+        fake.stop()
+    limit = min(5 * chats, 50)
+    rate = len(fake.sent) / elapsed
+    print(
+        f"{chats:>3} chats: {len(fake.sent)} messages in {elapsed:.1f} s = {rate:.1f}/s "
+        f"against a limit of {limit}/s ({rate / limit:.0%}), violations {fake.violations}"
+    )
+
+
+def main() -> None:
+    """Run for each chat count."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chats", type=int, nargs="+", default=[1, 12])
+    parser.add_argument("--messages", type=int, default=300)
+    args = parser.parse_args()
+    for chats in args.chats:
+        run(chats, args.messages if chats > 1 else min(args.messages, 60))
+    print(
+        "reproduce: .venv/bin/python bench/sender.py --chats",
+        *args.chats,
+        "--messages",
+        args.messages,
+    )
+
+
+if __name__ == "__main__":
+    main()
