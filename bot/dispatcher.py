@@ -142,7 +142,9 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         entry_key=f"{message.platform}:{message.message_id}",
     )
     # Any message answers or drops an open numbered question, whatever the command does next.
-    ctx.pending, sender.pending = sender.pending, None
+    ctx.pending = sender.pending
+    if sender.pending is not None:
+        sender.pending = None
     status = DONE
     try:
         with session.begin_nested():

@@ -29,6 +29,8 @@ from models.parsing import (
 )
 
 PENDING_MINUTES = 10
+# Platform ids meaning "everyone": no member may be created or mentioned under them.
+RESERVED_IDS = {"all", "@_all", "_all"}
 
 
 class Ambiguous(CommandError):
@@ -59,8 +61,8 @@ class Context:
     # -- roles -------------------------------------------------------------------------------
     def role_of(self, member: Member) -> str:
         """Effective role: admins come from config, managers from /设置."""
-        admins = set(self.settings.bot.admins)
-        if member.user_id in admins or (member.name and member.name in admins):
+        # By platform id only: a display name is user-chosen (/我是 老板) and must not grant admin.
+        if member.user_id in set(self.settings.bot.admins):
             return ROLE_ADMIN
         return member.role if member.role in (ROLE_MANAGER, ROLE_REP) else ROLE_REP
 
@@ -130,6 +132,8 @@ class Context:
         if not name:
             return None
         for mention in self.message.mentions:
+            if mention.user_id.casefold() in RESERVED_IDS:
+                continue  # "@all" is everyone, never a member the bot would mention by id
             if mention.name == name or mention.user_id == name:
                 return member_for(self.session, self.chat, mention.user_id, mention.name, self.now)
         return None
@@ -160,9 +164,10 @@ class Context:
         match = match_name(query, candidates)
         if match.kind in ("fuzzy", "none"):
             # ``华为报价已发``: a known name glued to the note (fuzzy would swallow the note),
-            # unless the token is a shortening of that name (``华为技术`` for 华为技术有限公司).
+            # unless the token is a shortening of that name (``华为技术`` for 华为技术有限公司) or the
+            # rest is a single character, more likely part of another name (华为云).
             split = split_known_prefix(query, candidates)
-            if split is not None and split[1] and not _shortens(query, split[0]):
+            if split is not None and len(split[1]) >= 2 and not _shortens(query, split[0]):
                 cand, tail = split
                 customer = self.session.get(Customer, cand.key)
                 if match.kind == "fuzzy":

@@ -728,7 +728,10 @@ def _similarity(query: str, other: str, pinyin_cache: dict[str, str]) -> float:
     shorter, longer = sorted((query, other), key=len)
     if len(shorter) >= 2 and shorter in longer:
         share = len(shorter) / len(longer)
-        return (90.0 if query == shorter else 80.0) + 9.0 * share
+        if query == shorter:  # an abbreviation of a known name (华为 → 华为技术有限公司): sure
+            return 90.0 + 9.0 * share
+        # The query says more than a known name (客户10 vs 客户1, 华为云 vs 华为): similar, not sure.
+        return min(80.0 + 9.0 * share, _SURE_FUZZY - 1)
     score = fuzz.ratio(query, other)
     has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in query + other)
     if has_cjk and abs(len(query) - len(other)) <= 1 and score >= 30:
@@ -793,6 +796,17 @@ def _prefix_end(token: str, norm_len: int) -> int:
     return len(token)
 
 
+def _word_break(text: str, at: int) -> bool:
+    """Whether ``text`` may be split at ``at``: not inside a run of latin letters or digits.
+
+    客户1|0 or ABC|D are one name (客户10, ABCD), 华为|报价 can be two words.
+    """
+    if at >= len(text):
+        return True
+    before, after = text[at - 1], text[at]
+    return not (before.isascii() and before.isalnum() and after.isascii() and after.isalnum())
+
+
 def split_known_prefix(token: str, candidates: Sequence[Candidate]) -> tuple[Candidate, str] | None:
     """Longest known name/alias/core name (>= 2 chars) that prefixes token, and the remainder."""
     norm = normalize_name(token)
@@ -803,7 +817,10 @@ def split_known_prefix(token: str, candidates: Sequence[Candidate]) -> tuple[Can
     for cand in candidates:
         names = {normalize_name(n) for n in (cand.name, *cand.aliases)}
         names |= {core_name(n) for n in (cand.name, *cand.aliases)}
-        length = max((len(n) for n in names if len(n) >= 2 and norm.startswith(n)), default=0)
+        length = max(
+            (len(n) for n in names if len(n) >= 2 and norm.startswith(n) and _word_break(norm, len(n))),
+            default=0,
+        )
         if length > best_len:
             best_len, best = length, [cand]
         elif length and length == best_len:

@@ -67,3 +67,18 @@ def test_new_customer_with_two_amounts_is_a_usage_error(chat):
 def test_notes_keep_chinese_punctuation(chat):
     chat.send("/跟进 华为 电话沟通，对方说：月底前定！")
     assert chat.activities()[-1].text == "电话沟通，对方说：月底前定！"
+
+
+def test_a_longer_name_is_not_taken_for_a_shorter_known_one(chat):
+    chat.send("/跟进 客户1 拜访")
+    replies = chat.send("/跟进 客户10 拜访了采购")
+    assert replies[0].startswith("🆕 新客户 客户10 已建档")
+    assert "（已有相近的客户 客户1；如果指的是它，请 /撤销 后重发）" in replies[0]
+    assert {c.name for c in chat.customers()} == {"客户1", "客户10"}
+    assert chat.customer("客户1").last_activity_at < chat.customer("客户10").last_activity_at
+
+
+def test_a_name_one_character_longer_is_another_customer(chat):
+    chat.send("/跟进 华为 拜访")
+    assert chat.send("/跟进 华为云 报价已发")[0].startswith("🆕 新客户 华为云 已建档")
+    assert chat.customer("华为").stage == "跟进中"
