@@ -12,7 +12,7 @@ from handlers.format import customer_label, fmt_money
 from handlers.registry import CommandError, UsageError, command
 from models.customer import Customer
 from models.customers import Changes, move_stage
-from models.parsing import parse_amount, sanitize_user_text, split_first
+from models.parsing import MAX_MONEY, parse_amount, sanitize_user_text, split_first
 from models.stages import ALL_STAGES, LOST, parse_stage_name, stage_index
 
 # A leading amount with thousands separators: ¥30,000 / 30,000元 / 1,200.50.
@@ -143,12 +143,15 @@ def payment(ctx: Context, args: str) -> Reply:
         raise CommandError(
             f"❌ {customer_label(customer)} 已输单；要恢复请用 /阶段 {customer_label(customer)} 已签约"
         )
+    total_paid = (customer.paid_amount or Decimal(0)) + amount
+    if total_paid >= MAX_MONEY:
+        raise ctx.usage("累计回款金额太大了，请检查金额")
     changes = Changes()
     if stage_index(customer.stage) < stage_index("已回款"):
         move_stage(customer, "已回款", ctx.now, changes)
     changes.set(
         customer,
-        paid_amount=(customer.paid_amount or Decimal(0)) + amount,
+        paid_amount=total_paid,
         last_activity_at=ctx.now,
     )
     ctx.log(customer, "payment", changes, text=note, amount=amount)

@@ -157,7 +157,7 @@ def _prepare_amount(token: str) -> str:
     return s
 
 
-_TOO_MUCH = Decimal("1e12")  # models.customer.MONEY = Numeric(14, 2) holds < 10**12
+MAX_MONEY = Decimal("1e12")  # models.customer.MONEY = Numeric(14, 2) holds < 10**12
 
 
 def parse_amount(text: str) -> Decimal | None:
@@ -180,10 +180,10 @@ def parse_amount(text: str) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     # Bounded by the MONEY column, Numeric(14, 2); beyond 28 digits quantize() itself raises.
-    if not value.is_finite() or value <= 0 or value >= _TOO_MUCH:
+    if not value.is_finite() or value <= 0 or value >= MAX_MONEY:
         return None
     value = value.quantize(Decimal("0.01"))
-    return value if Decimal(0) < value < _TOO_MUCH else None
+    return value if Decimal(0) < value < MAX_MONEY else None
 
 
 def find_amount(text: str) -> tuple[Decimal, tuple[int, int]] | None:
@@ -818,7 +818,11 @@ def split_known_prefix(token: str, candidates: Sequence[Candidate]) -> tuple[Can
         names = {normalize_name(n) for n in (cand.name, *cand.aliases)}
         names |= {core_name(n) for n in (cand.name, *cand.aliases)}
         length = max(
-            (len(n) for n in names if len(n) >= 2 and norm.startswith(n) and _word_break(norm, len(n))),
+            (
+                len(n)
+                for n in names
+                if len(n) >= 2 and norm.startswith(n) and _word_break(norm, len(n))
+            ),
             default=0,
         )
         if length > best_len:

@@ -75,10 +75,20 @@ def test_a_longer_name_is_not_taken_for_a_shorter_known_one(chat):
     assert replies[0].startswith("🆕 新客户 客户10 已建档")
     assert "（已有相近的客户 客户1；如果指的是它，请 /撤销 后重发）" in replies[0]
     assert {c.name for c in chat.customers()} == {"客户1", "客户10"}
-    assert [a.customer_name for a in chat.activities()].count("客户1") == 2  # its own create + follow-up
+    assert [a.customer_name for a in chat.activities()].count(
+        "客户1"
+    ) == 2  # its own create + follow-up
 
 
 def test_a_name_one_character_longer_is_another_customer(chat):
     chat.send("/跟进 华为 拜访")
     assert chat.send("/跟进 华为云 报价已发")[0].startswith("🆕 新客户 华为云 已建档")
     assert chat.customer("华为").stage == "跟进中"
+
+
+def test_payments_cannot_add_up_past_what_the_books_can_hold(chat):
+    chat.send("/跟进 华为 拜访")
+    assert chat.reply("/回款 华为 9999亿").startswith("✅ 华为")
+    before = chat.count(Activity)
+    assert chat.reply("/回款 华为 9999亿").startswith("❌ 累计回款金额太大了，请检查金额")
+    assert chat.count(Activity) == before

@@ -217,7 +217,9 @@ class FeishuAdapter:
     def _build_handler(self, encrypt_key: str, token: str) -> Any:
         """The SDK dispatcher, with a handler for every event type we subscribe to."""
         builder = lark.EventDispatcherHandler.builder(encrypt_key, token, lark.LogLevel.CRITICAL)
-        builder.register_p2_im_message_receive_v1(lambda data: self._collect(self.normalize(data)))
+        builder.register_p2_im_message_receive_v1(
+            lambda data: self._collect(self._safe_normalize(data))
+        )
         builder.register_p2_im_chat_member_bot_added_v1(
             lambda data: self._collect(self._chat_event(data, "bot_added"))
         )
@@ -292,6 +294,20 @@ class FeishuAdapter:
         """Learn the bot's open_id from the API (at start, never on the webhook's path)."""
         if not self._bot_open_id:
             self._bot_open_id = self._fetch_bot_open_id()
+
+    def _safe_normalize(self, data: Any) -> IncomingMessage | None:
+        """normalize(), dropping (with a log line) a signed event that is not Feishu's shape."""
+        try:
+            message = self.normalize(data)
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.warning("feishu event with an unexpected shape ignored: %s", type(exc).__name__)
+            return None
+        if message is not None and not all(
+            isinstance(v, str) and v for v in (message.chat_id, message.message_id)
+        ):
+            log.warning("feishu event without a usable chat_id/message_id ignored")
+            return None
+        return message
 
     def normalize(self, data: Any) -> IncomingMessage | None:
         """``im.message.receive_v1`` → IncomingMessage (bot mention stripped, others as @name)."""

@@ -218,9 +218,18 @@ class WecomAdapter:
         except (ValueError, TypeError):
             log.warning("wecom callback decrypted to something that is not a JSON object (400)")
             return [], _text("bad request", 400)
-        if data.get("msgtype") == "event":
-            return [], self._event_answer(data, args["nonce"])
-        message = self.normalize(data)
+        try:
+            if data.get("msgtype") == "event":
+                return [], self._event_answer(data, args["nonce"])
+            message = self.normalize(data)
+        except (
+            AttributeError,
+            TypeError,
+            ValueError,
+            KeyError,
+        ) as exc:  # signed, but not WeCom's shape
+            log.warning("wecom callback with an unexpected shape (400): %s", type(exc).__name__)
+            return [], _text("bad request", 400)
         return ([message] if message is not None else []), _text("", 200)
 
     def normalize(self, data: dict[str, Any]) -> IncomingMessage | None:
