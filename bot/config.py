@@ -57,6 +57,7 @@ class SenderSettings:
     """[sender]: delivery retries of the outbox."""
 
     give_up_after_hours: float = 12.0
+    lease_seconds: float = 30.0
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
 
@@ -291,6 +292,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError('config: server.sandbox must be "auto", "on" or "off"')
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"config: server.port {settings.server.port} is out of range")
+    if settings.sender.lease_seconds < 5:
+        raise ConfigError("config: sender.lease_seconds must be at least 5")
     if settings.sender.give_up_after_hours <= 0:
         raise ConfigError("config: sender.give_up_after_hours must be positive")
     if settings.bot.undo_hours < 1:

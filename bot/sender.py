@@ -22,8 +22,6 @@ from models.pipeline import FAILED, PENDING, SENT, Outbox
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
-
 
 def backoff(attempts: int, settings: SenderSettings) -> float:
     """Seconds before attempt ``attempts + 1``: exponential with jitter, capped."""
@@ -31,7 +29,7 @@ def backoff(attempts: int, settings: SenderSettings) -> float:
     return min(base, settings.backoff_max_seconds) * random.uniform(0.8, 1.2)
 
 
-def _lease(session: Session, now: datetime, limit: int) -> list[Outbox]:
+def _lease(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Outbox]:
     """Claim due rows, keeping per-chat order: a chat waits behind its oldest unsent row."""
     rows = session.scalars(
         select(Outbox)
@@ -50,7 +48,7 @@ def _lease(session: Session, now: datetime, limit: int) -> list[Outbox]:
         if row.next_attempt_at > now or busy:
             blocked.add(chat)
             continue
-        row.leased_until = now + LEASE
+        row.leased_until = now + lease
         leased.append(row)
         if len(leased) >= limit:
             break
@@ -66,7 +64,7 @@ def deliver_due(
 ) -> int:
     """Send what is due now; returns how many rows were sent."""
     with sessions() as session, session.begin():
-        rows = _lease(session, clock(), limit)
+        rows = _lease(session, clock(), limit, timedelta(seconds=settings.lease_seconds))
         items = [
             (
                 row.id,

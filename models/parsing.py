@@ -725,6 +725,9 @@ def _similarity(query: str, other: str, pinyin_cache: dict[str, str]) -> float:
         return 0.0
     if query == other:
         return 100.0
+    numbers, other_numbers = re.findall(r"\d+", query), re.findall(r"\d+", other)
+    if numbers and other_numbers and numbers != other_numbers:
+        return 0.0  # 客户004 and 客户000, 二号店 and 三号店 are not typos of each other
     shorter, longer = sorted((query, other), key=len)
     if len(shorter) >= 2 and shorter in longer:
         share = len(shorter) / len(longer)

@@ -220,9 +220,9 @@ def test_a_leased_row_is_not_sent_twice(runtime, clock):
     runtime.receive(parse_console("c", "u", "/帮助", "m1"))
     runtime.dispatch()
     with runtime.sessions() as session, session.begin():
-        assert len(_lease(session, clock.now, 10)) == 1
+        assert len(_lease(session, clock.now, 10, timedelta(seconds=30))) == 1
     assert runtime.deliver() == 0  # leased by "another worker"
-    clock.advance(minutes=3)  # the lease ran out: that worker died
+    clock.advance(seconds=31)  # the lease ran out: that worker died
     assert runtime.deliver() == 1
 
 

@@ -92,3 +92,10 @@ def test_payments_cannot_add_up_past_what_the_books_can_hold(chat):
     before = chat.count(Activity)
     assert chat.reply("/回款 华为 9999亿").startswith("❌ 累计回款金额太大了，请检查金额")
     assert chat.count(Activity) == before
+
+
+def test_names_that_differ_only_in_their_numbers_are_different_customers(chat):
+    chat.send("/跟进 客户000 拜访")
+    chat.send("/跟进 客户012 拜访")
+    assert chat.send("/跟进 客户004 拜访") == ["🆕 新客户 客户004 已建档，负责人 @张三\n✅ 客户004｜跟进中"]
+    assert chat.reply("/报价 客户016 5万") == "❌ 没有找到客户“客户016”，请检查名称\n例如：/报价 华为 50万"
