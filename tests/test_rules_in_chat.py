@@ -72,8 +72,7 @@ def test_notes_keep_chinese_punctuation(chat):
 def test_a_longer_name_is_not_taken_for_a_shorter_known_one(chat):
     chat.send("/跟进 客户1 拜访")
     replies = chat.send("/跟进 客户10 拜访了采购")
-    assert replies[0].startswith("🆕 新客户 客户10 已建档")
-    assert "（已有相近的客户 客户1；如果指的是它，请 /撤销 后重发）" in replies[0]
+    assert replies == ["🆕 新客户 客户10 已建档，负责人 @张三\n✅ 客户10｜跟进中"]
     assert {c.name for c in chat.customers()} == {"客户1", "客户10"}
     assert [a.customer_name for a in chat.activities()].count(
         "客户1"
@@ -82,7 +81,9 @@ def test_a_longer_name_is_not_taken_for_a_shorter_known_one(chat):
 
 def test_a_name_one_character_longer_is_another_customer(chat):
     chat.send("/跟进 华为 拜访")
-    assert chat.send("/跟进 华为云 报价已发")[0].startswith("🆕 新客户 华为云 已建档")
+    replies = chat.send("/跟进 华为云 报价已发")
+    assert replies[0].startswith("🆕 新客户 华为云 已建档")
+    assert "（已有相近的客户 华为；如果指的是它，请 /撤销 后重发）" in replies[0]
     assert chat.customer("华为").stage == "跟进中"
 
 
