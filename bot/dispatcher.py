@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.messages import IncomingMessage, OutgoingMessage
 from bot.outbox import enqueue
 from handlers import registry
-from handlers.context import Ambiguous, Context, member_for, quoted
+from handlers.context import RESERVED_IDS, Ambiguous, Context, member_for, quoted
 from handlers.registry import CommandError
 from models.chat import Chat
 from models.parsing import normalize_text, sanitize_user_text
@@ -127,7 +127,8 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     chat = chat_for(session, message, settings, row.received_at)
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
     for mention in message.mentions:  # every mention teaches us a display name
-        member_for(session, chat, mention.user_id, mention.name, now)
+        if mention.user_id.casefold() not in RESERVED_IDS:  # "@all" is nobody in particular
+            member_for(session, chat, mention.user_id, mention.name, now)
     if message.kind != "message":
         _chat_event(session, row, message, chat, clock_now)
         return
