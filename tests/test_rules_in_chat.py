@@ -98,5 +98,10 @@ def test_payments_cannot_add_up_past_what_the_books_can_hold(chat):
 def test_names_that_differ_only_in_their_numbers_are_different_customers(chat):
     chat.send("/跟进 客户000 拜访")
     chat.send("/跟进 客户012 拜访")
-    assert chat.send("/跟进 客户004 拜访") == ["🆕 新客户 客户004 已建档，负责人 @张三\n✅ 客户004｜跟进中"]
-    assert chat.reply("/报价 客户016 5万") == "❌ 没有找到客户“客户016”，请检查名称\n例如：/报价 华为 50万"
+    assert chat.send("/跟进 客户004 拜访") == [
+        "🆕 新客户 客户004 已建档，负责人 @张三\n✅ 客户004｜跟进中"
+    ]
+    assert (
+        chat.reply("/报价 客户016 5万")
+        == "❌ 没有找到客户“客户016”，请检查名称\n例如：/报价 华为 50万"
+    )
