@@ -64,6 +64,7 @@ def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
 _ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # keeps \t \n \f; \r handled above
 # Length-preserving fold: full-width ASCII forms to ASCII, exotic spaces to " ".
 # Chinese sentence punctuation is written full-width on purpose: it stays, so notes keep their
 # look ("电话沟通，月底签"); split_first treats it as a separator like its ASCII twin.
@@ -80,12 +81,14 @@ def _fold_width(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Undo chat-client mangling: full-width ASCII, odd spaces, zero-width chars; keep newlines.
 
-    Full-width Chinese sentence punctuation (，：；！？（）) is kept as typed.
+    Full-width Chinese sentence punctuation (，：；！？（）) is kept as typed. Other control
+    characters (NUL and friends, which PostgreSQL refuses in text) are dropped.
     """
     if not text:
         return ""
     text = _fold_width(text).replace("\r\n", "\n").replace("\r", "\n")
     text = _ZERO_WIDTH_RE.sub("", text)
+    text = _CONTROL_RE.sub("", text)
     lines = (re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n"))
     return "\n".join(lines).strip("\n")
 

@@ -105,3 +105,10 @@ def test_names_that_differ_only_in_their_numbers_are_different_customers(chat):
         chat.reply("/报价 客户016 5万")
         == "❌ 没有找到客户“客户016”，请检查名称\n例如：/报价 华为 50万"
     )
+
+
+def test_control_characters_in_a_message_are_dropped_not_fatal(chat):
+    assert chat.send("/新客户 华为\x00 展会\x07") == [
+        "🆕 新客户 华为｜线索｜来源 展会\n经理可用 /分配 华为 @某人 指定负责人"
+    ]
+    assert chat.customer("华为").source == "展会"
