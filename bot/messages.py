@@ -117,6 +117,28 @@ class OutgoingMessage:
         )
 
 
+_MARKDOWN_SPECIAL = str.maketrans(
+    {
+        "*": "＊",
+        "_": "＿",
+        "~": "～",
+        "`": "｀",
+        "[": "［",
+        "]": "］",
+        "#": "＃",
+        "<": "＜",
+        ">": "＞",
+        "\\": "＼",
+        "|": "｜",
+    }
+)
+
+
+def escape_markdown(text: str) -> str:
+    """Make text inert in platform markdown: no emphasis, links, headings, tags or tables."""
+    return text.translate(_MARKDOWN_SPECIAL)
+
+
 def mention_token(index: int) -> str:
     """The placeholder for mention number ``index`` inside outgoing text."""
     return f"\ue000{index}\ue001"

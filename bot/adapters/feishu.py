@@ -28,7 +28,14 @@ from lark_oapi.api.im.v1 import (
 
 from bot.adapters.base import OutboundItem, SendResult
 from bot.config import BotSettings, FeishuSettings
-from bot.messages import Card, IncomingMessage, Mention, OutgoingMessage, render_mentions
+from bot.messages import (
+    Card,
+    IncomingMessage,
+    Mention,
+    OutgoingMessage,
+    escape_markdown,
+    render_mentions,
+)
 from bot.ratelimit import SlidingWindow, acquire_all
 
 log = logging.getLogger(__name__)
@@ -45,26 +52,6 @@ TEXT_LIMIT = 20_000  # characters; far below Feishu's 150 KB
 MAX_TABLES = 5
 _SIGNATURE_HEADERS = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature")
 _AUTH_ERRORS = ("signature", "verification_token", "NoneType", "encrypt_key", "AccessDenied")
-_MARKDOWN_SPECIAL = str.maketrans(
-    {
-        "*": "＊",
-        "_": "＿",
-        "~": "～",
-        "`": "｀",
-        "[": "［",
-        "]": "］",
-        "#": "＃",
-        "<": "＜",
-        ">": "＞",
-        "\\": "＼",
-        "|": "｜",
-    }
-)
-
-
-def escape_markdown(text: str) -> str:
-    """Make text inert in card markdown: no emphasis, links, headings, tags or tables."""
-    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def render_text(message: OutgoingMessage) -> str:

@@ -25,7 +25,14 @@ from flask import Request, Response
 from bot.adapters.base import OutboundItem, SendResult
 from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
 from bot.config import BotSettings, WecomSettings
-from bot.messages import Card, IncomingMessage, Mention, OutgoingMessage, render_mentions
+from bot.messages import (
+    Card,
+    IncomingMessage,
+    Mention,
+    OutgoingMessage,
+    escape_markdown,
+    render_mentions,
+)
 from bot.ratelimit import SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -39,27 +46,7 @@ RATE_LIMITED = {45009}
 # Errors no retry can fix: invalid webhook key, content too long, bad type, empty content.
 PERMANENT = {93000, 40058, 40008, 44004}
 _SPENT_TOKENS = 1000  # response_urls remembered as used or expired
-_MARKDOWN_SPECIAL = str.maketrans(
-    {
-        "*": "＊",
-        "_": "＿",
-        "~": "～",
-        "`": "｀",
-        "[": "［",
-        "]": "］",
-        "#": "＃",
-        "<": "＜",
-        ">": "＞",
-        "\\": "＼",
-        "|": "｜",
-    }
-)
 _LEADING_MENTION = re.compile(r"^[@＠]\S*[\s\u3000]*")
-
-
-def escape_markdown(text: str) -> str:
-    """Make user text inert in WeCom markdown: no emphasis, links, headings, tags or mentions."""
-    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def strip_bot_mention(text: str, bot_name: str = "") -> str:
