@@ -155,13 +155,11 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         sender.pending = exc.pending
     except CommandError as exc:
         ctx.replies = [OutgoingMessage(str(exc))]
-    except (OperationalError, DBAPIError) as exc:
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise
-        log.exception("command crashed on inbox row %s", row.id)
-        ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
-        row.error = traceback.format_exc(limit=5)[-4000:]
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, OperationalError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            raise  # the database is away: leave the row pending for the next try
         log.exception("command crashed on inbox row %s", row.id)
         ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
         row.error = traceback.format_exc(limit=5)[-4000:]

@@ -19,7 +19,7 @@ from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.messages import IncomingMessage, OutgoingMessage
-from models.db import is_sqlite, make_engine, make_session_factory, upgrade
+from models.db import make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -293,8 +293,3 @@ class Runtime:
             except Exception:
                 log.exception("refreshing member names failed")
             self._stop.wait(55.0)
-
-    @property
-    def single_process_only(self) -> bool:
-        """SQLite serves one process; PostgreSQL scales out."""
-        return is_sqlite(self.engine)

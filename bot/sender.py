@@ -162,14 +162,3 @@ def _record(
             delay,
             result.error,
         )
-
-
-def next_due(sessions: sessionmaker[Session]) -> datetime | None:
-    """When the next pending row becomes due (for the worker's sleep)."""
-    with sessions() as session:
-        return session.scalars(
-            select(Outbox.next_attempt_at)
-            .where(Outbox.status == PENDING)
-            .order_by(Outbox.next_attempt_at)
-            .limit(1)
-        ).first()

@@ -14,11 +14,6 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _upgrade_lock = threading.Lock()
 
 
-def is_sqlite(engine: Engine) -> bool:
-    """True for the embedded SQLite backend."""
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-intent transactions."""
     parsed = make_url(url)
