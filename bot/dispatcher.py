@@ -27,7 +27,7 @@ from handlers.context import RESERVED_IDS, Ambiguous, Context, member_for, quote
 from handlers.registry import CommandError
 from models.chat import Chat
 from models.parsing import normalize_text, sanitize_user_text
-from models.pipeline import DONE, FAILED, PENDING, Inbox
+from models.pipeline import DONE, FAILED, PENDING, Inbox, process_name
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     )
     row.status = status
     row.processed_at = clock_now
+    row.handled_by = process_name()
 
 
 def _chat_event(
@@ -196,6 +197,7 @@ def _chat_event(
         log.info("bot removed from %s chat %s", message.platform, message.chat_id)
     row.status = DONE
     row.processed_at = clock_now
+    row.handled_by = process_name()
 
 
 def process_pending(

@@ -74,6 +74,7 @@ class Runtime:
         self._threads: list[threading.Thread] = []
         self._long_connection: threading.Thread | None = None
         self._scheduler: Any = None
+        self._sender_lease: Any = None
         self._poll = 1.0
 
     def migrate(self) -> None:
@@ -185,10 +186,12 @@ class Runtime:
         if feishu is not None:
             threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
 
-    def start(self, poll: float = 1.0) -> None:
+    def start(self, poll: float = 1.0, shared: bool = False) -> None:
         """Start the workers, the scheduler heartbeat and the long connection (parsers loaded first).
 
-        ``poll``: how often idle workers look for rows written by other processes.
+        ``poll``: how often idle workers look for rows written by other processes. ``shared``:
+        other workers use the same database, so this one sends only while it holds the sender
+        lock (see bot.leader).
         """
         from models.parsing import warm_up
 
@@ -208,9 +211,15 @@ class Runtime:
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)
+        deliver = self.deliver
+        if shared:
+            from bot.leader import SenderLease
+
+            self._sender_lease = SenderLease(self.engine)
+            deliver = self._deliver_if_sender
         for name, step, wake in (
             ("genjin-inbox", self.dispatch, self._inbox_wake),
-            ("genjin-outbox", self.deliver, self._outbox_wake),
+            ("genjin-outbox", deliver, self._outbox_wake),
         ):
             thread = threading.Thread(
                 target=self._loop, args=(name, step, wake), name=name, daemon=True
@@ -229,6 +238,15 @@ class Runtime:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._sender_lease is not None:
+            self._sender_lease.release()
+            self._sender_lease = None
+
+    def _deliver_if_sender(self) -> int:
+        """deliver() in the process that holds the sender lock; standby elsewhere."""
+        if self._sender_lease is None or not self._sender_lease.held():
+            return 0
+        return self.deliver()
 
     def wake(self) -> None:
         """Nudge both workers (after writing rows from outside them)."""

@@ -12,13 +12,13 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.base import Adapter, OutboundItem, SendResult
 from bot.config import SenderSettings
 from bot.messages import OutgoingMessage
-from models.pipeline import FAILED, PENDING, SENT, Outbox
+from models.pipeline import FAILED, PENDING, SENT, Outbox, process_name
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,22 @@ def _record(
     now: datetime,
 ) -> None:
     """Store the outcome of one send."""
+    if result.ok and not result.deferred:  # the common case, in one statement
+        with sessions() as session, session.begin():
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == row_id, Outbox.status == PENDING)
+                .values(
+                    status=SENT,
+                    sent_at=now,
+                    platform_message_id=result.message_id,
+                    attempts=Outbox.attempts + 1,
+                    leased_until=None,
+                    last_error="",
+                    sent_by=process_name(),
+                )
+            )
+        return
     with sessions() as session, session.begin():
         row = session.get(Outbox, row_id)
         if row is None or row.status != PENDING:

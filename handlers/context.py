@@ -160,6 +160,15 @@ class Context:
         A near match is used and noted in the reply; several → a numbered question (nothing
         saved); none → None when ``missing_ok`` else a clear error.
         """
+        # Most names are typed as stored: one indexed lookup by key, before loading every candidate.
+        # (The key is unique per chat, so this is the ladder's "exact" rung in one query.)
+        key = normalize_name(query)
+        if key:
+            customer = self.session.scalars(
+                select(Customer).where(Customer.chat_id == self.chat.id, Customer.key == key)
+            ).first()
+            if customer is not None:
+                return customer, rest
         candidates = self.candidates()
         match = match_name(query, candidates)
         if match.kind in ("fuzzy", "none"):

@@ -555,6 +555,7 @@ def parse_when(text: str, now: datetime) -> DateHit | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> str:
     """Customer key: NFKC, casefold, keep only letters and digits (CJK included)."""
     if not name:
@@ -608,6 +609,7 @@ _LATIN_SUFFIX = re.compile(
 _REGION_PAREN = re.compile(r"[(（][^()（）]{1,6}[)）]")
 
 
+@functools.lru_cache(maxsize=65536)
 def core_name(name: str) -> str:
     """normalize_name without legal suffixes (有限公司, 集团, Ltd, Inc ...) and region brackets."""
     full = normalize_name(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +16,11 @@ PENDING = "pending"
 DONE = "done"
 SENT = "sent"
 FAILED = "failed"
+
+
+def process_name() -> str:
+    """This process as ``host:pid``: recorded on the rows it handles (who did what, at scale)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
 class Inbox(Base):
@@ -35,6 +42,7 @@ class Inbox(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    handled_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Outbox(Base):
@@ -65,6 +73,7 @@ class Outbox(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str] = mapped_column(String(200), default="")
+    sent_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class JobRun(Base):
