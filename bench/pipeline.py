@@ -5,12 +5,16 @@ webhook does before its 200 — as p50/p99 latency, and (2) end-to-end command t
 dispatching realistic commands (parse, match, domain rows, outbox) and delivering the replies
 through the console adapter.
 
-Reproduce:  .venv/bin/python bench/pipeline.py [--db URL] [--messages 1000]
+With ``--processes N`` (PostgreSQL), N forked processes dispatch and deliver the stored
+messages side by side, as N `genjin worker`s would.
+
+Reproduce:  .venv/bin/python bench/pipeline.py [--db URL] [--messages 1000] [--processes 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -21,10 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from sqlalchemy import func, select  # noqa: E402
+
 from bench.benchdb import bench_engine  # noqa: E402
 from bot.adapters.console import parse_console  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
+from models.pipeline import PENDING, SENT, Inbox, Outbox  # noqa: E402
 
 NOTES = [
     "电话沟通，报价已发 下周三回访",
@@ -35,13 +42,13 @@ NOTES = [
 ]
 
 
-def messages(count: int) -> list[str]:
-    """A realistic mix: follow-ups on 200 customers, lookups, lists, help."""
+def messages(count: int, customers: int = 40) -> list[str]:
+    """A realistic mix: follow-ups on ``customers`` customers per chat, lookups, lists, help."""
     rng = random.Random(7)
     out = []
     for _ in range(count):
         roll = rng.random()
-        customer = f"客户{rng.randrange(200):03d}"
+        customer = f"客户{rng.randrange(customers):03d}"
         if roll < 0.75:
             out.append(f"/跟进 {customer} {rng.choice(NOTES)}")
         elif roll < 0.9:
@@ -58,6 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--chats", type=int, default=20, help="group chats the messages come from")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="dispatching processes (PostgreSQL)"
+    )
     args = parser.parse_args()
     with bench_engine(args.db, "pipeline") as engine:
         run_benchmark(engine, args)
@@ -77,7 +88,7 @@ def run_benchmark(engine, args: argparse.Namespace) -> None:
     ack = []
     for i, line in enumerate(lines):
         message = parse_console(
-            "销售一组",
+            f"销售{i % args.chats + 1}组",
             reps[i % len(reps)],
             line,
             f"bench-{run}-{i}",
@@ -87,17 +98,59 @@ def run_benchmark(engine, args: argparse.Namespace) -> None:
         runtime.receive(message)
         ack.append((time.perf_counter() - start) * 1000)
     start = time.perf_counter()
-    runtime.drain()
+    if args.processes > 1:
+        if runtime.engine.dialect.name == "sqlite":
+            raise SystemExit("--processes needs PostgreSQL: SQLite serves a single process")
+        drain_in_processes(runtime, args.processes)
+    else:
+        runtime.drain()
     elapsed = time.perf_counter() - start
 
     q = statistics.quantiles(ack, n=100)
     print(f"backend: {runtime.engine.dialect.name}, messages: {len(lines)}")
     print(f"inbox commit (ack path): p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, max {max(ack):.2f} ms")
-    print(f"dispatch + deliver: {len(lines) / elapsed:.0f} commands/s ({elapsed:.2f} s in total)")
+    print(
+        f"dispatch + deliver in {args.processes} process(es): {len(lines) / elapsed:.0f} commands/s "
+        f"({elapsed:.2f} s in total)"
+    )
+    with runtime.sessions() as session:
+        left = session.scalar(
+            select(func.count()).select_from(Inbox).where(Inbox.status == PENDING)
+        )
+        replies = session.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.status == SENT)
+        )
+    print(f"left pending: {left}, replies sent: {replies} (one per command, plus the warm-up)")
     print(
         f"reproduce: .venv/bin/python bench/pipeline.py --messages {args.messages}"
         + (f" --db {args.db}" if args.db else "")
+        + f" --chats {args.chats}"
+        + (f" --processes {args.processes}" if args.processes > 1 else "")
     )
+
+
+def drain_in_processes(runtime: Runtime, processes: int) -> None:
+    """Fork ``processes`` children that each drain the shared inbox; wait for all of them."""
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # child: own connections, same database (parsers already warm)
+            code = 1
+            try:
+                runtime.engine.dispose(close=False)
+                runtime.drain()
+                code = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        children.append(pid)
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        if status:
+            raise SystemExit(f"a dispatching process failed ({status})")
 
 
 if __name__ == "__main__":

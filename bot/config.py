@@ -60,6 +60,7 @@ class SenderSettings:
     lease_seconds: float = 30.0
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
+    concurrency: int = 8
 
 
 @dataclass
@@ -294,6 +295,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"config: server.port {settings.server.port} is out of range")
     if settings.sender.lease_seconds < 5:
         raise ConfigError("config: sender.lease_seconds must be at least 5")
+    if not 1 <= settings.sender.concurrency <= 64:
+        raise ConfigError("config: sender.concurrency must be between 1 and 64")
     if settings.sender.give_up_after_hours <= 0:
         raise ConfigError("config: sender.give_up_after_hours must be positive")
     if settings.bot.undo_hours < 1:

@@ -12,9 +12,10 @@ import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,16 +42,19 @@ WELCOME = (
     "/跟进 客户 内容 [下次时间]，例如：/跟进 华为 报价已发 下周三回访\n"
     "发送 /帮助 查看全部命令"
 )
+CHAT_LOCK_CLASS = 0x67656E6B  # advisory lock class for "a worker is handling this chat"
+CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy with
 _CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
 
 handlers.load_all()
 
 
+_CHAT = select(Chat).where(Chat.platform == bindparam("p"), Chat.external_id == bindparam("e"))
+
+
 def chat_for(session: Session, message: IncomingMessage, settings: Settings, now: datetime) -> Chat:
     """Get or create the chat a message came from."""
-    chat = session.scalars(
-        select(Chat).where(Chat.platform == message.platform, Chat.external_id == message.chat_id)
-    ).first()
+    chat = session.scalars(_CHAT, {"p": message.platform, "e": message.chat_id}).first()
     if chat is None:
         chat = Chat(
             platform=message.platform,
@@ -208,17 +212,73 @@ def process_pending(
 ) -> int:
     """Handle pending inbox rows oldest first, one transaction each; returns how many."""
     count = 0
+    postgres = sessions.kw["bind"].dialect.name == "postgresql"
     while limit is None or count < limit:
         with sessions() as session, session.begin():
-            row = session.scalars(
-                select(Inbox)
-                .where(Inbox.status == PENDING)
-                .order_by(Inbox.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
+            row = _claim_postgres(session) if postgres else _claim(session)
             if row is None:
                 return count
             handle_row(session, row, settings, clock())
         count += 1
     return count
+
+
+def _claim(session: Session) -> Inbox | None:
+    """The oldest pending row (SQLite: this process is the only dispatcher)."""
+    return session.scalars(_OLDEST).first()
+
+
+def _claim_postgres(session: Session) -> Inbox | None:
+    """The oldest pending row of a chat no other worker is handling, locked for this transaction.
+
+    Several workers share the inbox, but one chat's messages are handled one at a time and in
+    order (an /撤销 must see the entry before it; two first messages must not both create the
+    chat). A transaction-scoped advisory lock per chat says "a worker is on this chat". The
+    oldest pending row is tried first (one statement, the usual case); when its chat is busy,
+    the oldest rows of the other chats in the queue.
+    """
+    row = session.scalars(_LOCK_OLDEST).first()
+    if row is not None:
+        return row
+    chats = session.execute(_PENDING_CHATS).all()
+    for platform, chat_id in dict.fromkeys(chats):  # each chat once, oldest first
+        row = session.scalars(_LOCK_OLDEST_OF_CHAT, {"p": platform, "c": chat_id}).first()
+        if row is not None:
+            return row
+    return None
+
+
+def _lock_oldest(oldest: Any) -> Any:
+    """Lock the row ``oldest`` names if it is still pending and its chat is free (else nothing).
+
+    ``status == PENDING`` is repeated on the outer row: should another worker finish that row
+    between our snapshot and our lock, PostgreSQL re-checks it and returns nothing.
+    """
+    chat_key = func.hashtext(Inbox.platform + ":" + Inbox.chat_external_id)
+    return (
+        select(Inbox)
+        .where(
+            Inbox.id == oldest.order_by(Inbox.id).limit(1).scalar_subquery(),
+            Inbox.status == PENDING,
+            func.pg_try_advisory_xact_lock(CHAT_LOCK_CLASS, chat_key),
+        )
+        .with_for_update()
+    )
+
+
+# Built once: constructing a statement costs more than running it from the compiled cache.
+_OLDEST = select(Inbox).where(Inbox.status == PENDING).order_by(Inbox.id).limit(1)
+_PENDING_CHATS = (
+    select(Inbox.platform, Inbox.chat_external_id)
+    .where(Inbox.status == PENDING)
+    .order_by(Inbox.id)
+    .limit(CLAIM_SCAN)
+)
+_LOCK_OLDEST = _lock_oldest(select(Inbox.id).where(Inbox.status == PENDING))
+_LOCK_OLDEST_OF_CHAT = _lock_oldest(
+    select(Inbox.id).where(
+        Inbox.status == PENDING,
+        Inbox.platform == bindparam("p"),
+        Inbox.chat_external_id == bindparam("c"),
+    )
+)

@@ -23,6 +23,19 @@ class Mention:
     user_id: str
     name: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "user_id", _clean(self.user_id))  # frozen: set once, here
+        object.__setattr__(self, "name", _clean(self.name))
+
+
+# Control characters never mean anything in chat, and PostgreSQL refuses NUL in text columns.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean(value: str) -> str:
+    """``value`` without control characters (tab and line breaks stay)."""
+    return _CONTROL.sub("", value) if isinstance(value, str) else value
+
 
 @dataclass
 class IncomingMessage:
@@ -45,6 +58,10 @@ class IncomingMessage:
     sent_at: str = ""
     reply_token: str = ""
     kind: str = "message"
+
+    def __post_init__(self) -> None:
+        for name in ("chat_id", "message_id", "sender_id", "text", "sender_name", "chat_name"):
+            setattr(self, name, _clean(getattr(self, name)))
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the inbox row."""

@@ -6,6 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 class SlidingWindow:
@@ -27,23 +28,38 @@ class SlidingWindow:
 
     def try_acquire(self, key: str = "") -> float:
         """Record an event if it fits and return 0; otherwise return the seconds to wait."""
+        return self.acquire(key)[0]
+
+    def acquire(self, key: str = "") -> tuple[float, float | None]:
+        """(0, the event's time) when one more fits and was recorded, else (seconds to wait, None)."""
         with self._lock:
             now = self.clock()
             wait = self._wait(key, now)
-            if wait == 0:
-                self._events.setdefault(key, deque()).append(now)
-            return wait
+            if wait:
+                return wait, None
+            self._events.setdefault(key, deque()).append(now)
+            return 0.0, now
 
-    def settle(self, key: str = "") -> None:
-        """Move the key's latest event to now: a request counts from when it surely arrived.
+    def settle(self, key: str = "", stamp: float | None = None) -> None:
+        """Move an event to now: a request counts from when it surely arrived.
 
         Called after the request returns, so a slow first request (a token fetch, a new
-        connection) cannot squeeze the next window.
+        connection) cannot squeeze the next window. ``stamp`` (from acquire) names the event,
+        which matters when several requests are in flight; without it, the latest one moves.
         """
         with self._lock:
             events = self._events.get(key)
-            if events:
-                events[-1] = max(events[-1], self.clock())
+            if not events:
+                return
+            now = self.clock()
+            if stamp is None:
+                events[-1] = max(events[-1], now)
+                return
+            try:
+                events.remove(stamp)  # equal stamps are interchangeable
+            except ValueError:
+                return  # already out of the window
+            events.append(max(now, events[-1]) if events else now)  # stays sorted
 
     def _wait(self, key: str, now: float) -> float:
         events = self._events.get(key)
@@ -59,19 +75,35 @@ class SlidingWindow:
 _group_lock = threading.Lock()
 
 
-def acquire_all(limits: list[tuple[SlidingWindow, str]], max_sleep: float) -> float:
+@dataclass
+class Grant:
+    """What acquire_all took: ``wait`` > 0 means nothing was taken; settle() once the request returned."""
+
+    wait: float = 0.0
+    slots: list[tuple[SlidingWindow, str, float]] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Count every taken slot from now (see SlidingWindow.settle)."""
+        for limiter, key, stamp in self.slots:
+            limiter.settle(key, stamp)
+
+
+def acquire_all(limits: list[tuple[SlidingWindow, str]], max_sleep: float) -> Grant:
     """Take one slot from every (limiter, key), sleeping up to ``max_sleep`` for them.
 
-    Returns 0 when acquired, else the wait still needed (nothing recorded).
+    Thread-safe: several senders may share the limiters.
     """
     deadline = time.monotonic() + max_sleep
     while True:
         with _group_lock:  # check all, then take all: a slot is never taken from only some
             wait = max(limiter.wait_time(key) for limiter, key in limits)
             if wait == 0:
+                grant = Grant()
                 for limiter, key in limits:
-                    limiter.try_acquire(key)
-                return 0.0
+                    _, stamp = limiter.acquire(key)
+                    if stamp is not None:
+                        grant.slots.append((limiter, key, stamp))
+                return grant
         if time.monotonic() + wait > deadline:
-            return wait
+            return Grant(wait=wait)
         time.sleep(wait + 0.001)

@@ -75,6 +75,7 @@ class Runtime:
         self._long_connection: threading.Thread | None = None
         self._scheduler: Any = None
         self._sender_lease: Any = None
+        self._send_pool: Any = None
         self._poll = 1.0
 
     def migrate(self) -> None:
@@ -97,8 +98,10 @@ class Runtime:
         return count
 
     def deliver(self) -> int:
-        """Send due outbox rows."""
-        return sender.deliver_due(self.sessions, self.adapters, self.settings.sender, self.clock)
+        """Send due outbox rows (different chats in parallel when the workers run)."""
+        return sender.deliver_due(
+            self.sessions, self.adapters, self.settings.sender, self.clock, pool=self._send_pool
+        )
 
     def drain(self) -> None:
         """Dispatch and deliver until nothing is left that is due now (used by the CLI)."""
@@ -211,6 +214,12 @@ class Runtime:
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)
+        if self.settings.sender.concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._send_pool = ThreadPoolExecutor(
+                self.settings.sender.concurrency, thread_name_prefix="genjin-send"
+            )
         deliver = self.deliver
         if shared:
             from bot.leader import SenderLease
@@ -241,6 +250,9 @@ class Runtime:
         if self._sender_lease is not None:
             self._sender_lease.release()
             self._sender_lease = None
+        if self._send_pool is not None:
+            self._send_pool.shutdown(wait=True)
+            self._send_pool = None
 
     def _deliver_if_sender(self) -> int:
         """deliver() in the process that holds the sender lock; standby elsewhere."""

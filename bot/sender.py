@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.base import Adapter, OutboundItem, SendResult
@@ -61,49 +62,58 @@ def deliver_due(
     settings: SenderSettings,
     clock: Callable[[], datetime],
     limit: int = 50,
+    pool: Executor | None = None,
 ) -> int:
-    """Send what is due now; returns how many rows were sent."""
+    """Send what is due now; returns how many rows were sent.
+
+    Each chat's rows go out one after the other, in order; with a ``pool``, different chats are
+    sent in parallel (a platform call is mostly waiting on the network).
+    """
     with sessions() as session, session.begin():
         rows = _lease(session, clock(), limit, timedelta(seconds=settings.lease_seconds))
-        items = [
-            (
-                row.id,
-                row.platform,
-                OutboundItem(
-                    key=row.key,
-                    chat_id=row.chat_external_id,
-                    message=OutgoingMessage.from_payload(row.payload),
-                    reply_to=row.reply_to,
-                    job=row.job,
-                    attempts=row.attempts,
-                    reply_token=row.reply_token,
-                ),
+        chats: dict[tuple[str, str], list[tuple[int, OutboundItem]]] = {}
+        for row in rows:
+            item = OutboundItem(
+                key=row.key,
+                chat_id=row.chat_external_id,
+                message=OutgoingMessage.from_payload(row.payload),
+                reply_to=row.reply_to,
+                job=row.job,
+                attempts=row.attempts,
+                reply_token=row.reply_token,
             )
-            for row in rows
-        ]
-    sent = 0
-    stopped: set[tuple[str, str]] = set()
-    for row_id, platform, item in items:
-        if (platform, item.chat_id) in stopped:
-            _release(sessions, row_id)
-            continue
-        adapter = adapters.get(platform)
-        if adapter is None:
-            result = SendResult(
-                ok=False, error=f"no adapter for platform {platform!r}", permanent=True
-            )
-        else:
-            try:
-                result = adapter.send(item)
-            except Exception as exc:  # an adapter bug or network error: retry, never lose the row
-                log.exception("adapter %s raised while sending outbox row %s", platform, row_id)
-                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-        _record(sessions, row_id, result, settings, clock())
-        if result.ok:
+            chats.setdefault((row.platform, row.chat_external_id), []).append((row.id, item))
+
+    def send_chat(platform: str, items: list[tuple[int, OutboundItem]]) -> int:
+        """One chat's rows in order; after a failure the rest wait for the next round."""
+        sent = 0
+        for n, (row_id, item) in enumerate(items):
+            result = _send_one(adapters.get(platform), platform, row_id, item)
+            _record(sessions, row_id, result, settings, clock())
+            if not result.ok:
+                for later_id, _ in items[n + 1 :]:
+                    _release(sessions, later_id)
+                break
             sent += 1
-        else:
-            stopped.add((platform, item.chat_id))
-    return sent
+        return sent
+
+    if pool is None or len(chats) < 2:
+        return sum(send_chat(platform, items) for (platform, _), items in chats.items())
+    futures = [pool.submit(send_chat, platform, items) for (platform, _), items in chats.items()]
+    return sum(future.result() for future in futures)
+
+
+def _send_one(
+    adapter: Adapter | None, platform: str, row_id: int, item: OutboundItem
+) -> SendResult:
+    """One platform call, never raising: an adapter bug or network error is a retryable failure."""
+    if adapter is None:
+        return SendResult(ok=False, error=f"no adapter for platform {platform!r}", permanent=True)
+    try:
+        return adapter.send(item)
+    except Exception as exc:
+        log.exception("adapter %s raised while sending outbox row %s", platform, row_id)
+        return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
 def _release(sessions: sessionmaker[Session], row_id: int) -> None:
@@ -114,6 +124,22 @@ def _release(sessions: sessionmaker[Session], row_id: int) -> None:
             row.leased_until = None
 
 
+_OUTBOX = Outbox.__table__
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == PENDING)
+    .values(
+        status=SENT,
+        sent_at=bindparam("sent_at"),
+        platform_message_id=bindparam("message_id"),
+        attempts=_OUTBOX.c.attempts + 1,
+        leased_until=None,
+        last_error="",
+        sent_by=bindparam("sent_by"),
+    )
+)
+
+
 def _record(
     sessions: sessionmaker[Session],
     row_id: int,
@@ -122,20 +148,16 @@ def _record(
     now: datetime,
 ) -> None:
     """Store the outcome of one send."""
-    if result.ok and not result.deferred:  # the common case, in one statement
-        with sessions() as session, session.begin():
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id == row_id, Outbox.status == PENDING)
-                .values(
-                    status=SENT,
-                    sent_at=now,
-                    platform_message_id=result.message_id,
-                    attempts=Outbox.attempts + 1,
-                    leased_until=None,
-                    last_error="",
-                    sent_by=process_name(),
-                )
+    if result.ok and not result.deferred:  # the common case: one Core statement, no ORM load
+        with sessions.kw["bind"].begin() as conn:
+            conn.execute(
+                _MARK_SENT,
+                {
+                    "row_id": row_id,
+                    "sent_at": now,
+                    "message_id": result.message_id,
+                    "sent_by": process_name(),
+                },
             )
         return
     with sessions() as session, session.begin():

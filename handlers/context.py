@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -164,9 +164,7 @@ class Context:
         # (The key is unique per chat, so this is the ladder's "exact" rung in one query.)
         key = normalize_name(query)
         if key:
-            customer = self.session.scalars(
-                select(Customer).where(Customer.chat_id == self.chat.id, Customer.key == key)
-            ).first()
+            customer = self.session.scalars(_CUSTOMER_BY_KEY, {"c": self.chat.id, "k": key}).first()
             if customer is not None:
                 return customer, rest
         candidates = self.candidates()
@@ -256,11 +254,15 @@ def _shortens(token: str, candidate: Candidate) -> bool:
     return any(key in normalize_name(n) for n in (candidate.name, *candidate.aliases))
 
 
+_MEMBER = select(Member).where(Member.chat_id == bindparam("c"), Member.user_id == bindparam("u"))
+_CUSTOMER_BY_KEY = select(Customer).where(
+    Customer.chat_id == bindparam("c"), Customer.key == bindparam("k")
+)
+
+
 def member_for(session: Session, chat: Chat, user_id: str, name: str, now: datetime) -> Member:
     """Get or create the member; learn their display name when one is given."""
-    member = session.scalars(
-        select(Member).where(Member.chat_id == chat.id, Member.user_id == user_id)
-    ).first()
+    member = session.scalars(_MEMBER, {"c": chat.id, "u": user_id}).first()
     if member is None:
         member = Member(chat_id=chat.id, user_id=user_id, name=name or "", created_at=now)
         session.add(member)

@@ -30,6 +30,7 @@ class Inbox(Base):
     __table_args__ = (
         UniqueConstraint("platform", "message_id"),
         Index("ix_inbox_status_id", "status", "id"),
+        Index("ix_inbox_chat_status_id", "chat_external_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,14 +9,18 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from models.db import make_engine
+from tests.cluster import command_events, feishu_env, genjin_cluster, pg_schema, post_events
 from tests.conftest import PG_URL
-from tests.serving import genjin_serve, get_json
+from tests.fake_feishu import FakeFeishu
+from tests.feishu_testkit import BOT_OPEN_ID
+from tests.serving import free_port, genjin_serve, get_json
 
 
 def _cli(args: list[str], db: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -118,3 +122,67 @@ def test_web_and_two_workers_on_postgresql_answer_every_message_once(tmp_path):
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (GENJIN_TEST_DATABASE_URL)")
+def test_three_workers_share_a_burst_of_5000_signed_events_exactly_once(tmp_path):
+    """`genjin web` + 3 `genjin worker`s on PostgreSQL, 5,000 signed and encrypted Feishu events.
+
+    Every command is stored once (also when Feishu redelivers), answered once, and the
+    dispatching is spread over all three workers; one of them sends (the sender lock).
+    """
+    count = 5000
+    run = uuid.uuid4().hex[:8]
+    events = command_events(count, run)
+    fake = FakeFeishu(bot_open_id=BOT_OPEN_ID, enforce_limits=False).start()
+    try:
+        for message_id, chat_id, _, _ in events:
+            fake.register_message(message_id, chat_id)
+        env = feishu_env(fake.url, fake.app_id, fake.app_secret)
+        with (
+            pg_schema(PG_URL) as db,
+            genjin_cluster(tmp_path, db, workers=3, env=env, port=free_port()) as cluster,
+        ):
+            load = post_events(cluster.port, events, concurrency=8)
+            assert load.statuses.count(200) == count, cluster.output()
+            again = post_events(cluster.port, events[:300], concurrency=4)  # Feishu's retries
+            assert again.statuses.count(200) == 300
+            deadline = time.monotonic() + 240
+            while len(fake.sent) < count and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(2.0)  # anything extra would show up now
+            engine = make_engine(db)
+            try:
+                with engine.connect() as conn:
+                    inbox = conn.execute(
+                        text("SELECT message_id, status, handled_by FROM inbox")
+                    ).all()
+                    outbox = conn.execute(
+                        text("SELECT inbox_id, status, sent_by, key FROM outbox")
+                    ).all()
+                    follow_ups = conn.execute(
+                        text("SELECT count(*) FROM activity WHERE kind = 'follow_up'")
+                    ).scalar()
+            finally:
+                engine.dispose()
+    finally:
+        fake.stop()
+
+    # Stored once: one inbox row per event, every one handled.
+    assert len(inbox) == count
+    assert {row.message_id for row in inbox} == {e[0] for e in events}
+    assert {row.status for row in inbox} == {"done"}
+    # Answered once: one outbox row per inbox row, all sent, each request once at the fake.
+    assert len(outbox) == count
+    assert len({row.inbox_id for row in outbox}) == count
+    assert {row.status for row in outbox} == {"sent"}
+    assert len(fake.sent) == count
+    assert sorted(s.reply_to for s in fake.sent) == sorted(e[0] for e in events)
+    assert {s.uuid for s in fake.sent} == {row.key for row in outbox}
+    # Each follow-up logged once (15 of every 20 commands are follow-ups).
+    assert follow_ups == count * 15 // 20
+    # Spread: all three workers dispatched a fair share; one process sent.
+    shares = Counter(row.handled_by for row in inbox)
+    assert len(shares) == 3, shares
+    assert min(shares.values()) >= count // 10, shares
+    assert len({row.sent_by for row in outbox}) == 1

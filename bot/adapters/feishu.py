@@ -381,6 +381,9 @@ class FeishuAdapter:
         """The SDK client (built once; thread-safe for the sync calls we make)."""
         with self._client_lock:
             if self._client is None:
+                from bot.adapters import feishu_transport
+
+                feishu_transport.install()
                 self._client = (
                     lark.Client.builder()
                     .app_id(self.settings.app_id)
@@ -394,14 +397,15 @@ class FeishuAdapter:
 
     def send(self, item: OutboundItem) -> SendResult:
         """Reply in thread to a command, or post to the chat; honours Feishu's rate limits."""
-        wait = acquire_all([(self._per_chat, item.chat_id), (self._per_app, "")], max_sleep=1.0)
-        if wait:
-            return SendResult(ok=False, retry_after=wait, deferred=True, error="local rate limit")
+        grant = acquire_all([(self._per_chat, item.chat_id), (self._per_app, "")], max_sleep=1.0)
+        if grant.wait:
+            return SendResult(
+                ok=False, retry_after=grant.wait, deferred=True, error="local rate limit"
+            )
         try:
             return self._send(item)
         finally:
-            self._per_chat.settle(item.chat_id)
-            self._per_app.settle("")
+            grant.settle()
 
     def _send(self, item: OutboundItem) -> SendResult:
         """Reply or post (the rate-limit slot is already taken)."""

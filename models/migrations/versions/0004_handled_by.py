@@ -1,4 +1,4 @@
-"""inbox.handled_by and outbox.sent_by: which process did the work (host:pid)
+"""inbox.handled_by and outbox.sent_by: which process did the work (host:pid); the inbox's per-chat index
 
 Revision ID: 0004
 Revises: 0003
@@ -21,9 +21,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("handled_by", sa.String(64), nullable=False, server_default=""))
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("sent_by", sa.String(64), nullable=False, server_default=""))
+    op.create_index("ix_inbox_chat_status_id", "inbox", ["chat_external_id", "status", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inbox_chat_status_id", "inbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("sent_by")
     with op.batch_alter_table("inbox") as batch:
