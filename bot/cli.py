@@ -306,6 +306,8 @@ def _web_server(app: Any, settings: Settings) -> Any:
         port=settings.server.port,
         threads=settings.server.threads,
         ident="genjin",
+        # Chunked bodies too: waitress counts them as they arrive and stops at the limit.
+        max_request_body_size=settings.server.max_body_bytes,
     )
 
 

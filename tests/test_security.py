@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text as sql
 
 from bot.adapters import feishu as feishu_adapter
 from bot.adapters import wecom as wecom_adapter
@@ -34,6 +35,7 @@ from bot.runtime import Runtime
 from bot.scheduler import posted_messages, tick
 from models import Activity, Customer, Inbox, Member, Outbox
 from models.chat import Chat
+from models.db import make_engine
 from models.target import Target
 from tests.chat_rows import assert_nothing_saved, stored
 from tests.conftest import ChatHarness
@@ -875,3 +877,43 @@ def test_bodies_at_the_limit_are_still_read(engine, settings, clock):
         "/sandbox/api/send", data=small, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_refused_by_the_real_server(tmp_path):
+    """Through `genjin serve` (waitress): no Content-Length, the body streams in chunks → 413."""
+    import socket
+
+    from tests.serving import genjin_serve
+
+    db = tmp_path / "chunked.db"
+    env = {
+        "GENJIN_DATABASE_URL": f"sqlite:///{db}",
+        "GENJIN_SERVER_SANDBOX": "on",
+        "GENJIN_SERVER_MAX_BODY_BYTES": str(LIMIT),
+    }
+    body = json.dumps({"chat": "a", "as": "b", "text": "/跟进 华为 " + "x" * (LIMIT * 2)}).encode()
+    with genjin_serve(tmp_path, env) as served:
+        port = int(served.base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /sandbox/api/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            for start in range(0, len(body), 1000):
+                chunk = body[start : start + 1000]
+                try:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                except OSError:
+                    break  # the server answered and closed before the end: fine
+            try:
+                sock.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass
+            answer = sock.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sql("SELECT count(*) FROM inbox")).scalar() == 0
+    finally:
+        engine.dispose()
