@@ -6,7 +6,11 @@ Both servers run as separate processes on loopback with the same WSGI server and
              while its workers dispatch and send replies to a local fake Feishu API.
 Every request is a distinct, signed and encrypted im.message.receive_v1 event, built beforehand.
 
+Setups: ``sqlite`` is `genjin serve` on SQLite; ``pg1``, ``pg2`` … are `genjin web` plus that many
+`genjin worker`s on PostgreSQL (a private schema, dropped afterwards).
+
 Reproduce:  .venv/bin/python bench/feishu_webhook.py [--events 1500] [--concurrency 1 8 32]
+            [--setups sqlite pg1 pg2]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.cluster import feishu_env, genjin_cluster, pg_schema  # noqa: E402
 from tests.fake_feishu import FakeFeishu  # noqa: E402
 from tests.feishu_testkit import (  # noqa: E402
     BOT_OPEN_ID,
@@ -113,71 +118,80 @@ def figures(latencies: list[float], seconds: float) -> tuple[float, float, float
 
 
 def main() -> None:
-    """Run both servers, load them in turn, print the table and the ratio."""
+    """Run the floor and each genjin setup, load them in turn, print the table and the ratios."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        default=["sqlite"],
+        help="sqlite (genjin serve), pgN (genjin web + N workers on PostgreSQL)",
+    )
+    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     fake = FakeFeishu(bot_open_id=BOT_OPEN_ID, enforce_limits=False).start()
-    tmp = tempfile.mkdtemp()
-    floor_port, genjin_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "GENJIN_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-        "GENJIN_FEISHU_APP_ID": fake.app_id,
-        "GENJIN_FEISHU_APP_SECRET": fake.app_secret,
-        "GENJIN_FEISHU_VERIFICATION_TOKEN": TOKEN,
-        "GENJIN_FEISHU_ENCRYPT_KEY": KEY,
-        "GENJIN_FEISHU_DOMAIN": fake.url,
-        "GENJIN_FEISHU_BOT_OPEN_ID": BOT_OPEN_ID,
-        "GENJIN_FEISHU_CHAT_QPS": "1000",
-        "GENJIN_FEISHU_APP_QPS": "1000",
-    }
-    env.pop("GENJIN_CONFIG", None)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    floor_port = free_port()
     floor = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "feishu_floor_app.py"), str(floor_port), KEY, TOKEN],
-        **quiet,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    genjin = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(genjin_port)],
-        cwd=tmp,
-        env=env,
-        **quiet,
-    )
+    env = {
+        **feishu_env(fake.url, fake.app_id, fake.app_secret),
+        "GENJIN_FEISHU_VERIFICATION_TOKEN": TOKEN,
+        "GENJIN_FEISHU_ENCRYPT_KEY": KEY,
+    }
+    rows: dict[tuple[str, int], tuple[float, float, float]] = {}
+    run = 0
     try:
         wait_up(floor_port)
-        wait_up(genjin_port)
         print(f"{args.events} signed+encrypted events per run, loopback, 2-core machine")
-        print(f"{'server':8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>9} {'errors':>6}")
-        rows = {}
-        run = 0
-        for concurrency in args.concurrency:
-            for name, port in (("floor", floor_port), ("genjin", genjin_port)):
+        print(
+            f"{'server':32} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>9} {'errors':>6}"
+        )
+
+        def measure(name: str, port: int) -> None:
+            nonlocal run
+            for concurrency in args.concurrency:
                 run += 1
                 reqs = requests_for(args.events, f"{os.getpid()}_{run}")
                 load(port, reqs[:50], concurrency)  # warm-up
                 lat, secs, errors = load(port, reqs[50:], concurrency)
                 p50, p99, rate = figures(lat, secs)
                 rows[(name, concurrency)] = (p50, p99, rate)
-                print(f"{name:8} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:9.0f} {errors:>6}")
-        print("ratio genjin/floor (p50, p99, throughput):")
-        for concurrency in args.concurrency:
-            g, f = rows[("genjin", concurrency)], rows[("floor", concurrency)]
+                print(f"{name:32} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:9.0f} {errors:>6}")
+
+        measure("floor (SDK only)", floor_port)
+        for setup in args.setups:
+            tmp = Path(tempfile.mkdtemp(prefix=f"genjin-webhook-{setup}-"))
+            if setup == "sqlite":
+                with genjin_cluster(tmp, f"sqlite:///{tmp}/bench.db", 0, env, free_port()) as c:
+                    measure("genjin serve, SQLite", c.port)
+                continue
+            workers = int(setup.removeprefix("pg"))
+            with pg_schema(args.db, "genjin_bench") as db:
+                with genjin_cluster(tmp, db, workers, env, free_port()) as c:
+                    measure(f"genjin web + {workers} worker(s), PG", c.port)
+        print("ratio genjin/floor (p99, throughput):")
+        for (name, concurrency), (_, p99, rate) in rows.items():
+            if name.startswith("floor"):
+                continue
+            f = rows[("floor (SDK only)", concurrency)]
             print(
-                f"  concurrency {concurrency:>2}: p50 x{g[0] / f[0]:.2f}, p99 x{g[1] / f[1]:.2f}, throughput x{g[2] / f[2]:.2f}"
+                f"  {name:32} concurrency {concurrency:>2}: p99 x{p99 / f[1]:.2f}, throughput x{rate / f[2]:.2f}"
             )
-        print(f"replies recorded by the fake Feishu API so far: {len(fake.sent)}")
         print(
             "reproduce: .venv/bin/python bench/feishu_webhook.py --events",
             args.events,
             "--concurrency",
             *args.concurrency,
+            "--setups",
+            *args.setups,
         )
     finally:
-        for proc in (floor, genjin):
-            proc.terminate()
-            proc.wait(10)
+        floor.terminate()
+        floor.wait(10)
         fake.stop()
 
 

@@ -206,9 +206,11 @@ def main() -> None:
         )
     print()
     print(
-        "| setup | paced rate | ack p50 / p99 | e2e p50 / p99 | burst ack | burst e2e | commands per worker | exactly once |"
+        "| setup | paced rate | ack p50 / p99 | e2e p50 / p99 | burst ack | burst e2e "
+        "| commands per worker | CPU ms per command (web / workers / bench / PostgreSQL) "
+        "| exactly once |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['setup']} | {row['paced_rate']:.0f}/s | {row['ack_p50']:.1f} / {row['ack_p99']:.1f} ms "

@@ -5,7 +5,11 @@ The fake Feishu server (tests/fake_feishu.py) enforces Feishu's limits (5 messag
 queued in the outbox; the sender delivers them in real time. Printed: messages per second against
 the limit that applies, and the number of violations (must be 0).
 
-Reproduce:  .venv/bin/python bench/sender.py [--chats 1 12] [--messages 300]
+``--latency-ms`` makes every message request take that long at the fake (the real API is tens of
+milliseconds away); ``--concurrency`` is ``sender.concurrency`` (chats sent to at once).
+
+Reproduce:  .venv/bin/python bench/sender.py [--chats 1 12] [--messages 300] [--latency-ms 0 100]
+            [--concurrency 1 8]
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from models.db import upgrade  # noqa: E402
 from tests.fake_feishu import FakeFeishu  # noqa: E402
 
 
-def run(chats: int, messages: int) -> None:
+def run(chats: int, messages: int, latency_ms: int, concurrency: int) -> None:
     """Queue, deliver, print."""
     fake = FakeFeishu(bot_open_id="ou_bot").start()
+    fake.delay = latency_ms / 1000
     settings = Settings()
+    settings.sender.concurrency = concurrency
     settings.feishu.app_id, settings.feishu.app_secret = fake.app_id, fake.app_secret
     settings.feishu.verification_token, settings.feishu.domain = "t", fake.url
     settings.feishu.bot_open_id = "ou_bot"
@@ -38,6 +44,7 @@ def run(chats: int, messages: int) -> None:
         with bench_engine(None, "sender") as engine:
             upgrade(engine)
             runtime = Runtime(settings, engine=engine)
+            runtime.send_in_parallel()
             now = datetime.now(UTC)
             with runtime.sessions() as session, session.begin():
                 for i in range(messages):
@@ -59,7 +66,8 @@ def run(chats: int, messages: int) -> None:
     limit = min(5 * chats, 50)
     rate = len(fake.sent) / elapsed
     print(
-        f"{chats:>3} chats: {len(fake.sent)} messages in {elapsed:.1f} s = {rate:.1f}/s "
+        f"{chats:>3} chats, {latency_ms:>3} ms per request, {concurrency} at once: "
+        f"{len(fake.sent)} messages in {elapsed:.1f} s = {rate:.1f}/s "
         f"against a limit of {limit}/s ({rate / limit:.0%}), violations {fake.violations}"
     )
 
@@ -69,14 +77,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chats", type=int, nargs="+", default=[1, 12])
     parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8])
     args = parser.parse_args()
-    for chats in args.chats:
-        run(chats, args.messages if chats > 1 else min(args.messages, 60))
+    for latency in args.latency_ms:
+        for concurrency in args.concurrency:
+            for chats in args.chats:
+                run(
+                    chats,
+                    args.messages if chats > 1 else min(args.messages, 60),
+                    latency,
+                    concurrency,
+                )
     print(
         "reproduce: .venv/bin/python bench/sender.py --chats",
         *args.chats,
         "--messages",
         args.messages,
+        "--latency-ms",
+        *args.latency_ms,
+        "--concurrency",
+        *args.concurrency,
     )
 
 

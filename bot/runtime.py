@@ -214,12 +214,7 @@ class Runtime:
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)
-        if self.settings.sender.concurrency > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._send_pool = ThreadPoolExecutor(
-                self.settings.sender.concurrency, thread_name_prefix="genjin-send"
-            )
+        self.send_in_parallel()
         deliver = self.deliver
         if shared:
             from bot.leader import SenderLease
@@ -253,6 +248,15 @@ class Runtime:
         if self._send_pool is not None:
             self._send_pool.shutdown(wait=True)
             self._send_pool = None
+
+    def send_in_parallel(self) -> None:
+        """From now on deliver() sends to up to ``sender.concurrency`` chats at once."""
+        if self._send_pool is None and self.settings.sender.concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._send_pool = ThreadPoolExecutor(
+                self.settings.sender.concurrency, thread_name_prefix="genjin-send"
+            )
 
     def _deliver_if_sender(self) -> int:
         """deliver() in the process that holds the sender lock; standby elsewhere."""
