@@ -42,7 +42,10 @@ class Runtime:
         adapters: dict[str, Adapter] | None = None,
     ) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database.url)
+        # Connections a busy process may hold at once: web threads, parallel sends, the
+        # dispatcher, the sender lock, the scheduler and the name refresher.
+        busy = settings.server.threads + settings.sender.concurrency + 4
+        self.engine = engine or make_engine(settings.database.url, pool_size=busy)
         self.sessions = make_session_factory(self.engine)
         self.clock: Clock = clock or system_clock
         self.adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
