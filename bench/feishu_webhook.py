@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,15 +37,9 @@ from tests.feishu_testkit import (  # noqa: E402
     message_event,
     signed_encrypted_request,
 )
+from tests.serving import free_port  # noqa: E402
 
 KEY, TOKEN = "bench_encrypt_key", "bench_token"
-
-
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(port: int) -> None:

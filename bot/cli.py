@@ -249,7 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lock = _single_process(settings, "serve")
     runtime = _runtime(settings)
     app = create_app(settings, runtime)
-    runtime.start(shared=True)  # on PostgreSQL, `genjin worker`s may join it
+    runtime.start()
     server = _web_server(app, settings)
     address = f"http://{settings.server.host}:{server.effective_port}/"
     log.info("genjin serving on %s (database: %s)", address, runtime.engine.url.render_as_string())
@@ -340,7 +340,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _single_process(settings, "worker")
     runtime = _runtime(settings)
-    runtime.start(poll=args.poll, shared=True)
+    runtime.start(poll=args.poll)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("genjin worker running", flush=True)

@@ -28,28 +28,36 @@ class SenderLease:
         self._conn: Any = None
 
     def held(self) -> bool:
-        """Keep (or try to take) the lock; False when another process sends."""
+        """Keep (or try to take) the lock; False when another process sends.
+
+        Raises when the database cannot be reached (the caller's loop backs off and retries).
+        """
         if self.engine.dialect.name != "postgresql":
             return True
-        try:
-            if self._conn is not None:
+        if self._conn is not None:
+            try:
                 self._conn.exec_driver_sql("SELECT 1")  # still connected → still ours
                 return True
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except Exception:
+                log.warning(
+                    "sender lock lost with its database connection; trying to take it again"
+                )
+                self.release()
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
             got = conn.execute(
                 text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))"),
                 {"cls": LOCK_CLASS},
             ).scalar()
-            if not got:
-                conn.close()
-                return False
-            self._conn = conn
-            log.info("this process is now the sender")
-            return True
-        except Exception:
-            log.warning("sender lock lost (database connection failed); standing by")
-            self.release()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
             return False
+        self._conn = conn
+        log.info("this process is now the sender")
+        return True
 
     def release(self) -> None:
         """Give the lock up (closing the connection releases it)."""

@@ -192,12 +192,12 @@ class Runtime:
         if feishu is not None:
             threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
 
-    def start(self, poll: float = 1.0, shared: bool = False) -> None:
+    def start(self, poll: float = 1.0) -> None:
         """Start the workers, the scheduler heartbeat and the long connection (parsers loaded first).
 
-        ``poll``: how often idle workers look for rows written by other processes. ``shared``:
-        other workers use the same database, so this one sends only while it holds the sender
-        lock (see bot.leader).
+        ``poll``: how often idle workers look for rows written by other processes. On
+        PostgreSQL, other processes may share the database: this one sends only while it holds
+        the sender lock (see bot.leader).
         """
         from models.parsing import warm_up
 
@@ -217,16 +217,13 @@ class Runtime:
         names = threading.Thread(target=self._names_loop, name="genjin-names", daemon=True)
         names.start()
         self._threads.append(names)
-        self.send_in_parallel()
-        deliver = self.deliver
-        if shared:
-            from bot.leader import SenderLease
+        from bot.leader import SenderLease
 
-            self._sender_lease = SenderLease(self.engine)
-            deliver = self._deliver_if_sender
+        self.send_in_parallel()
+        self._sender_lease = SenderLease(self.engine)
         for name, step, wake in (
             ("genjin-inbox", self.dispatch, self._inbox_wake),
-            ("genjin-outbox", deliver, self._outbox_wake),
+            ("genjin-outbox", self._deliver_if_sender, self._outbox_wake),
         ):
             thread = threading.Thread(
                 target=self._loop, args=(name, step, wake), name=name, daemon=True
