@@ -133,7 +133,10 @@ def _transcript(base: str, chat: str) -> list[dict[str, Any]]:
 
 
 @needs_pg
-def test_worker_killed_mid_burst_every_message_answered_once(tmp_path):
+@pytest.mark.parametrize("victim", ["sender", "dispatcher"])
+def test_worker_killed_mid_burst_every_message_answered_once(tmp_path, victim):
+    """kill -9 of the worker that sends (the other one takes the sender lock over), or of the
+    worker that only dispatches."""
     with pg_schema() as (_schema, db):
         env = {
             **os.environ,
@@ -178,12 +181,23 @@ def test_worker_killed_mid_burst_every_message_answered_once(tmp_path):
                             text("SELECT count(*) FROM inbox WHERE status = :done"), {"done": DONE}
                         )
 
-                # in the middle of the burst: some handled, more still arriving
+                def sender_pid() -> int | None:
+                    with check.connect() as conn:
+                        by = conn.scalar(
+                            text("SELECT max(sent_by) FROM outbox WHERE sent_by <> ''")
+                        )
+                    return int(by.rsplit(":", 1)[1]) if by else None
+
+                # in the middle of the burst: some handled and sent, more still arriving
                 _wait(lambda: done() >= 40, 60, "the workers to handle 40 messages", step=0.02)
+                _wait(lambda: sender_pid() is not None, 30, "a reply to be sent", step=0.02)
+                sending = sender_pid()
+                assert sending in {w.pid for w in workers}
+                killed = next(w for w in workers if (w.pid == sending) == (victim == "sender"))
                 handled_at_kill = done()
                 posted_at_kill = len(posted)
-                os.kill(workers[0].pid, signal.SIGKILL)
-                assert workers[0].wait(timeout=10) == -signal.SIGKILL
+                os.kill(killed.pid, signal.SIGKILL)
+                assert killed.wait(timeout=10) == -signal.SIGKILL
                 workers.append(_start_worker(tmp_path, env, "worker2"))
 
                 poster.join(60)
@@ -224,6 +238,7 @@ def test_worker_killed_mid_burst_every_message_answered_once(tmp_path):
                     select(Outbox.inbox_id, Outbox.status, Outbox.payload, Outbox.key)
                 ).all()
                 customers = conn.execute(select(Customer.name)).scalars().all()
+                senders = set(conn.execute(select(Outbox.sent_by)).scalars())
             assert len(inbox) == BURST
             assert {row.status for row in inbox} == {DONE}
             per_inbox = Counter(row.inbox_id for row in outbox)
@@ -236,6 +251,8 @@ def test_worker_killed_mid_burst_every_message_answered_once(tmp_path):
                 reply = render_text(OutgoingMessage.from_payload(row.payload))
                 assert reply.startswith(f"🆕 新客户 {asked[row.inbox_id]} 已建档"), reply
             assert sorted(customers) == sorted(f"客户{i:03d}" for i in range(BURST))
+            if victim == "sender":  # another process took the sender lock over
+                assert any(not by.endswith(f":{killed.pid}") for by in senders)
         finally:
             for proc in workers:
                 if proc.poll() is None:
