@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from models.db import make_engine
+from tests.pgschema import pg_schema
 
 
 @contextmanager
@@ -22,15 +22,9 @@ def bench_engine(url: str | None, name: str) -> Iterator[Engine]:
         finally:
             engine.dispose()
         return
-    schema = f"genjin_bench_{time.time_ns()}"  # never touch existing tables
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(url, "genjin_bench") as schema:  # never touches existing tables
+        engine = make_engine(schema.url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()

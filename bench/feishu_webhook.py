@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.cluster import feishu_env, genjin_cluster, pg_schema  # noqa: E402
+from tests.cluster import feishu_env, genjin_cluster  # noqa: E402
 from tests.fake_feishu import FakeFeishu  # noqa: E402
 from tests.feishu_testkit import (  # noqa: E402
     BOT_OPEN_ID,
@@ -37,6 +37,7 @@ from tests.feishu_testkit import (  # noqa: E402
     message_event,
     signed_encrypted_request,
 )
+from tests.pgschema import pg_schema  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 
 KEY, TOKEN = "bench_encrypt_key", "bench_token"
@@ -163,8 +164,8 @@ def main() -> None:
                     measure("genjin serve, SQLite", c.port)
                 continue
             workers = int(setup.removeprefix("pg"))
-            with pg_schema(args.db, "genjin_bench") as db:
-                with genjin_cluster(tmp, db, workers, env, free_port()) as c:
+            with pg_schema(args.db, "genjin_bench") as schema:
+                with genjin_cluster(tmp, schema.url, workers, env, free_port()) as c:
                     measure(f"genjin web + {workers} worker(s), PG", c.port)
         print("ratio genjin/floor (p99, throughput):")
         for (name, concurrency), (_, p99, rate) in rows.items():

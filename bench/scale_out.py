@@ -40,11 +40,11 @@ from tests.cluster import (  # noqa: E402
     command_events,
     feishu_env,
     genjin_cluster,
-    pg_schema,
     post_events,
 )
 from tests.fake_feishu import FakeFeishu  # noqa: E402
 from tests.feishu_testkit import BOT_OPEN_ID  # noqa: E402
+from tests.pgschema import pg_schema  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -190,8 +190,9 @@ def main() -> None:
             rows.append(run_setup("SQLite, serve", db, 0, args))
         else:
             workers = int(setup.removeprefix("pg"))
-            with pg_schema(args.db, "genjin_bench") as db:
-                rows.append(run_setup(f"PostgreSQL, web + {workers} worker(s)", db, workers, args))
+            with pg_schema(args.db, "genjin_bench") as schema:
+                name = f"PostgreSQL, web + {workers} worker(s)"
+                rows.append(run_setup(name, schema.url, workers, args))
         row = rows[-1]
         print(
             f"{row['setup']}: paced {row['paced_rate']:.0f} events/s: ack p50 {row['ack_p50']:.1f} ms "

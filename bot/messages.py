@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from models.parsing import strip_control
+
 _MENTION_TOKEN = re.compile("\ue000(\\d+)\ue001")
 
 
@@ -28,13 +30,9 @@ class Mention:
         object.__setattr__(self, "name", _clean(self.name))
 
 
-# Control characters never mean anything in chat, and PostgreSQL refuses NUL in text columns.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _clean(value: str) -> str:
-    """``value`` without control characters (tab and line breaks stay)."""
-    return _CONTROL.sub("", value) if isinstance(value, str) else value
+    """Incoming ids, names and text without control characters (see strip_control)."""
+    return strip_control(value) if isinstance(value, str) else value
 
 
 @dataclass

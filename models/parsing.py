@@ -64,7 +64,8 @@ def _quiet(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
 _ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
-_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # keeps \t \n \f; \r handled above
+# Control characters never mean anything in chat, and PostgreSQL refuses NUL in text columns.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # keeps \t \n \f \r
 # Length-preserving fold: full-width ASCII forms to ASCII, exotic spaces to " ".
 # Chinese sentence punctuation is written full-width on purpose: it stays, so notes keep their
 # look ("电话沟通，月底签"); split_first treats it as a separator like its ASCII twin.
@@ -78,6 +79,11 @@ def _fold_width(text: str) -> str:
     return text.translate(_WIDTH_TABLE)
 
 
+def strip_control(text: str) -> str:
+    """``text`` without control characters (tab, line breaks and form feed stay)."""
+    return _CONTROL_RE.sub("", text)
+
+
 def normalize_text(text: str) -> str:
     """Undo chat-client mangling: full-width ASCII, odd spaces, zero-width chars; keep newlines.
 
@@ -88,7 +94,7 @@ def normalize_text(text: str) -> str:
         return ""
     text = _fold_width(text).replace("\r\n", "\n").replace("\r", "\n")
     text = _ZERO_WIDTH_RE.sub("", text)
-    text = _CONTROL_RE.sub("", text)
+    text = strip_control(text)
     lines = (re.sub(r"[ \t\f\v]+", " ", line).strip() for line in text.split("\n"))
     return "\n".join(lines).strip("\n")
 

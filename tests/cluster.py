@@ -1,7 +1,7 @@
 """genjin as real processes (`serve`, or `web` plus N `worker`s) fed signed Feishu events.
 
-Shared by the scale-out tests and `bench/scale_out.py`: a private PostgreSQL schema, the process
-set pointed at a fake Feishu API, realistic command events signed and encrypted the way Feishu
+Shared by the scale-out tests and `bench/scale_out.py`: the process set pointed at a fake Feishu
+API (in a schema from tests.pgschema on PostgreSQL), realistic command events signed and encrypted the way Feishu
 does it, and keep-alive clients that post them (as fast as they can, or at a fixed rate).
 """
 
@@ -13,36 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import text
-
-from models.db import make_engine
 from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event, signed_encrypted_request
+from tests.serving import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY, TOKEN = "cluster_encrypt_key", "cluster_token"
 NOTES = ["电话沟通，报价已发 下周三回访", "约了明天下午3点见面", "发了资料", "客户说预算5万 月底定"]
-
-
-@contextmanager
-def pg_schema(url: str, prefix: str = "genjin_cluster") -> Iterator[str]:
-    """A new schema in the PostgreSQL database at ``url``; yields a URL that works inside it."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def feishu_env(fake_url: str, app_id: str, app_secret: str) -> dict[str, str]:
@@ -239,11 +220,4 @@ def genjin_cluster(
                 time.sleep(0.1)
         yield Cluster(port, procs, logs)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes(procs)

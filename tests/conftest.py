@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from bot.messages import OutgoingMessage
 from bot.runtime import Runtime
 from models import Activity, Base, Customer, Member
 from models.db import make_engine, upgrade
+from tests.pgschema import pg_schema
 
 TZ = ZoneInfo("Asia/Shanghai")
 # A Friday morning; every test starts here unless it moves the clock.
@@ -43,17 +43,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     """A migrated private schema in the test PostgreSQL, dropped at the end."""
-    schema = f"genjin_test_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema(PG_URL, "genjin_test", migrate=True) as schema:
+        engine = make_engine(schema.url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

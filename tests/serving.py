@@ -82,9 +82,17 @@ def genjin_serve(
                 time.sleep(0.1)
         yield served
     finally:
-        proc.terminate()
+        stop_processes([proc])
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 15) -> None:
+    """SIGTERM every process still running, then wait; kill the ones that do not stop in time."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PG_URL
+from tests.pgschema import pg_schema
 
 
 def run(
@@ -31,31 +33,13 @@ def run(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if PG_URL else ["sqlite"])
-def db(request, tmp_path) -> str:
+def db(request, tmp_path) -> Iterator[str]:
     """A database URL for CLI subprocesses: a new SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/cli.db"
-    import uuid
-
-    from sqlalchemy import text
-
-    from models.db import make_engine
-
-    schema = f"genjin_cli_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    request.addfinalizer(lambda: _drop(admin, schema))
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-
-
-def _drop(admin, schema: str) -> None:
-    from sqlalchemy import text
-
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+        yield f"sqlite:///{tmp_path}/cli.db"
+        return
+    with pg_schema(PG_URL, "genjin_cli") as schema:
+        yield schema.url
 
 
 def test_say_prints_the_reply(db, tmp_path):

@@ -16,7 +16,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from bot.adapters.console import render_text
 from bot.messages import OutgoingMessage
 from bot.runtime import Runtime
 from models import Customer, Inbox, Outbox
-from models.db import make_engine, upgrade
+from models.db import make_engine
 from models.pipeline import DONE, PENDING, SENT
 from tests.conftest import PG_URL
 from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
@@ -44,7 +43,8 @@ from tests.feishu_fixtures import (
     fake,  # noqa: F401  (fixture)
 )
 from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event
-from tests.serving import genjin_serve, get_json
+from tests.pgschema import pg_schema
+from tests.serving import genjin_serve, get_json, stop_processes
 from tests.tcp_proxy import TcpProxy
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (GENJIN_TEST_DATABASE_URL)")
@@ -62,31 +62,6 @@ def _wait(condition: Any, timeout: float, what: str, step: float = 0.1) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(step)
-
-
-@contextmanager
-def pg_schema() -> Iterator[tuple[str, str]]:
-    """A private, migrated PostgreSQL schema: (schema, url with search_path); dropped after."""
-    schema = f"genjin_fault_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        migrated = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-        try:
-            upgrade(migrated)
-        finally:
-            migrated.dispose()
-        yield schema, _with_search_path(PG_URL, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
 # -- 1. kill -9 of a worker in the middle of a burst ---------------------------------------------
@@ -137,7 +112,8 @@ def _transcript(base: str, chat: str) -> list[dict[str, Any]]:
 def test_worker_killed_mid_burst_every_message_answered_once(tmp_path, victim):
     """kill -9 of the worker that sends (the other one takes the sender lock over), or of the
     worker that only dispatches."""
-    with pg_schema() as (_schema, db):
+    with pg_schema(PG_URL, "genjin_fault", migrate=True) as schema:
+        db = schema.url
         env = {
             **os.environ,
             "GENJIN_DATABASE_URL": db,
@@ -254,15 +230,7 @@ def test_worker_killed_mid_burst_every_message_answered_once(tmp_path, victim):
             if victim == "sender":  # another process took the sender lock over
                 assert any(not by.endswith(f":{killed.pid}") for by in senders)
         finally:
-            for proc in workers:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in workers:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_processes(workers, timeout=10)
             if poster is not None:
                 poster.join(30)
             check.dispose()
@@ -277,15 +245,15 @@ def proxied_runtime(settings: Any, clock: Any) -> Iterator[tuple[Runtime, TcpPro
 
     Yields (runtime, proxy, direct engine for checking rows behind the proxy's back).
     """
-    with pg_schema() as (schema, db):
+    with pg_schema(PG_URL, "genjin_fault", migrate=True) as schema:
         target = make_url(PG_URL)
         proxy = TcpProxy(target.port or 5432, target.host or "127.0.0.1")
         proxied = target.set(host="127.0.0.1", port=proxy.port)
         engine = make_engine(
             proxied.render_as_string(hide_password=False),
-            connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5},
+            connect_args={"options": f"-csearch_path={schema.name}", "connect_timeout": 5},
         )
-        direct = make_engine(db)
+        direct = make_engine(schema.url)
         try:
             yield Runtime(settings, engine=engine, clock=clock), proxy, direct
         finally:
