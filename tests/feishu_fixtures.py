@@ -47,9 +47,15 @@ class FeishuChat:
         self.client = create_app(runtime.settings, runtime).test_client()
         self.count = 0
 
+    def now_ms(self) -> int:
+        """The runtime's clock in epoch milliseconds: events are stamped with the test's time."""
+        return int(self.runtime.clock().timestamp() * 1000)
+
     def post_event(self, event: dict[str, Any], **request: Any) -> Any:
         """POST one event; returns the Flask response."""
-        body, headers = signed_encrypted_request(event, self.runtime.settings.feishu.encrypt_key)
+        body, headers = signed_encrypted_request(
+            event, self.runtime.settings.feishu.encrypt_key, timestamp=self.now_ms() // 1000
+        )
         return self.client.post("/webhook/feishu", data=body, headers=headers, **request)
 
     def command(
@@ -58,6 +64,7 @@ class FeishuChat:
         """Send ``@跟进助手 text`` as ``open_id``; returns (response, event)."""
         self.count += 1
         mentions = [mention("@_user_1", BOT_OPEN_ID, "跟进助手"), *kw.pop("mentions", [])]
+        kw.setdefault("create_time_ms", self.now_ms())
         event = message_event(
             f"@_user_1 {text}",
             chat_id=CHAT,
