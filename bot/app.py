@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
+from bot import websec
 from bot.config import Settings, load_settings
+from bot.health import refusal as health_refusal
+from bot.health import render_metrics
 from bot.runtime import Runtime
 
 
@@ -14,29 +17,32 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is None:
         runtime = Runtime(settings)
         runtime.migrate()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the sandbox blueprint serves its own files
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.extensions["genjin"] = runtime
+    websec.init_app(app, settings)  # Host check, security headers, one log line per 4xx
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202 - Flask view
-        """200 with the database status and backlog; 503 when the database is unreachable."""
+        """200 with the database status and backlog; 503 with reasons when stuck or unreachable."""
+        refused = health_refusal(
+            settings.server, request.remote_addr, request.headers.get("Authorization")
+        )
+        if refused is not None:
+            return jsonify({"error": refused.error}), refused.status, refused.headers
         health = runtime.health()
         return jsonify(health), (200 if health["status"] == "ok" else 503)
 
     @app.get("/metrics")
     def metrics():  # noqa: ANN202 - Flask view
         """The health figures in Prometheus text format."""
-        health = runtime.health()
-        lines = [
-            "# HELP genjin_up 1 when the database answers.",
-            "# TYPE genjin_up gauge",
-            f"genjin_up {1 if health.get('database') == 'ok' else 0}",
-        ]
-        for key in ("inbox_pending", "outbox_pending", "outbox_failed"):
-            if key in health:
-                lines += [f"# TYPE genjin_{key} gauge", f"genjin_{key} {health[key]}"]
-        return "\n".join(lines) + "\n", 200, {"Content-Type": "text/plain; version=0.0.4"}
+        refused = health_refusal(
+            settings.server, request.remote_addr, request.headers.get("Authorization")
+        )
+        if refused is not None:
+            return jsonify({"error": refused.error}), refused.status, refused.headers
+        body = render_metrics(runtime.health())
+        return body, 200, {"Content-Type": "text/plain; version=0.0.4"}
 
     from bot.webhook import blueprint as webhook_blueprint
 

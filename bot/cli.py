@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, mask_url
 
 log = logging.getLogger("genjin")
+
+
+class StartupError(Exception):
+    """The environment stops a command (port taken, driver missing): one line, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line (``genjin: … (see genjin say --help)``), no usage."""
+
+    def error(self, message: str) -> Any:
+        """Print one line naming the problem and where help is, then exit 2."""
+        self.exit(2, f"genjin: {message} (see {self.prog} --help)\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -25,13 +39,54 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(path, db_url=args.db)
 
 
-def _runtime(settings: Settings, clock: Any = None) -> Any:
-    """A migrated Runtime."""
+def _runtime(settings: Settings, clock: Any = None, migrate: bool = True) -> Any:
+    """A Runtime, migrated unless ``migrate`` is False (its driver checked first)."""
     from bot.runtime import Runtime
 
-    runtime = Runtime(settings, clock=clock)
-    runtime.migrate()
+    _check_driver(settings)
+    with _creating_database(settings):
+        runtime = Runtime(settings, clock=clock)
+    if migrate:
+        runtime.migrate()
     return runtime
+
+
+def _check_driver(settings: Settings) -> None:
+    """The database.url's Python driver can be imported; else one line naming what to install."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    dialect = url.get_dialect()
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or dialect.driver
+        if url.get_backend_name() == "postgresql" and dialect.driver == "psycopg":
+            fix = "install it with pip install 'genjin[postgres]'"
+        else:
+            fix = "use postgresql+psycopg://… with pip install 'genjin[postgres]', or sqlite:///…"
+        raise StartupError(
+            f"database.url {mask_url(settings.database.url)!r} needs the Python package "
+            f"{missing!r}, which is not installed; {fix}"
+        ) from None
+
+
+@contextmanager
+def _creating_database(settings: Settings) -> Iterator[None]:
+    """An SQLite file or directory that cannot be created is one line naming it (exit 1)."""
+    try:
+        yield
+    except OSError as exc:
+        raise StartupError(
+            f"database.url {mask_url(settings.database.url)!r}: cannot create "
+            f"{exc.filename or 'the database file'} ({exc.strerror or exc}); "
+            "choose a writable path"
+        ) from None
+
+
+def _database_shown(engine: Any) -> str:
+    """The engine's URL for logs: password masked (also one given as a query parameter)."""
+    return mask_url(engine.url.render_as_string(hide_password=False))
 
 
 def _local_time(text: str, settings: Settings) -> datetime:
@@ -70,12 +125,26 @@ def _say_one(
     ]
 
 
+def _read_script(path: str) -> list[str]:
+    """The lines of a ``say --script`` file; a missing or unreadable file is one line, exit 2."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--script: file {path} not found (give a JSON-lines file: chat, as, text per line)"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--script: {path} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"--script: cannot read {path}: {exc.strerror or exc}") from None
+
+
 def cmd_say(args: argparse.Namespace) -> int:
     """Talk to the bot as a chat member."""
     settings = _settings(args)
+    lines = _read_script(args.script) if args.script else []
     runtime = _runtime(settings)
     if args.script:
-        lines = Path(args.script).read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -198,13 +267,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 # -- db ----------------------------------------------------------------------------------------
 def cmd_db(args: argparse.Namespace) -> int:
-    """Schema migrations, and an online backup of an SQLite database."""
+    """Schema migrations, an online backup of an SQLite database, purge and vacuum."""
     from models.db import current_revision, make_engine, upgrade
 
     settings = _settings(args)
-    engine = make_engine(settings.database.url)
+    _check_driver(settings)
+    with _creating_database(settings):
+        engine = make_engine(settings.database.url)
     if args.action == "backup":
         return _backup(engine, args.target)
+    if args.action in ("purge", "vacuum"):
+        return _db_maintenance(engine, settings, args)
     if args.action == "upgrade":
         upgrade(engine)
     print(f"schema revision: {current_revision(engine) or 'none'}")
@@ -212,8 +285,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _backup(engine: Any, target: str | None) -> int:
-    """Copy a live SQLite database consistently (SQLite's online backup API)."""
+    """Copy a live SQLite database consistently (SQLite's online backup API), as a 0600 file."""
     import sqlite3
+
+    from models.db import private_dir, private_file
 
     if engine.dialect.name != "sqlite":
         raise ConfigError(
@@ -223,7 +298,8 @@ def _backup(engine: Any, target: str | None) -> int:
         raise ConfigError(
             "db backup: give the file to write, e.g. genjin db backup backup/genjin-2026-11-27.db"
         )
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    private_dir(Path(target).parent)
+    private_file(Path(target))
     source = sqlite3.connect(engine.url.database)
     destination = sqlite3.connect(target)
     try:
@@ -233,6 +309,27 @@ def _backup(engine: Any, target: str | None) -> int:
         destination.close()
         source.close()
     print(f"backup written: {target}")
+    return 0
+
+
+def _db_maintenance(engine: Any, settings: Settings, args: argparse.Namespace) -> int:
+    """`db purge`: delete pipeline rows past pipeline.retention_days; `db vacuum`: reclaim space."""
+    from bot.retention import purge, vacuum
+    from models.db import make_session_factory, upgrade
+
+    if args.action == "vacuum":
+        print(vacuum(engine))
+        return 0
+    upgrade(engine)
+    if args.at:
+        now = _local_time(args.at, settings)
+    else:
+        from bot.runtime import system_clock
+
+        now = system_clock()
+    days = settings.pipeline.retention_days
+    purged = purge(make_session_factory(engine), now, days)
+    print(f"purged rows older than {days} days: {purged}")
     return 0
 
 
@@ -247,12 +344,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         settings.server.port = args.port
     lock = _single_process(settings, "serve")
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, migrate=False)
     app = create_app(settings, runtime)
+    server = _listen(app, settings, "serve")  # a taken port stops us before anything starts
+    runtime.migrate()
     runtime.start()
-    server = _web_server(app, settings)
     address = f"http://{settings.server.host}:{server.effective_port}/"
-    log.info("genjin serving on %s (database: %s)", address, runtime.engine.url.render_as_string())
+    log.info("genjin serving on %s (database: %s)", address, _database_shown(runtime.engine))
     if settings.sandbox_enabled():
         print(f"跟进助手已启动 · sandbox page / 本地试用页面: {address}", flush=True)
     print(f"health check: {address}healthz", flush=True)
@@ -280,12 +378,16 @@ def _single_process(settings: Settings, what: str) -> object | None:
         )
     import fcntl
 
+    from models.db import private_dir, private_file
+
     database = url.database or ""
     if not database or database == ":memory:":
         return None
     path = Path(database).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(f"{path}.serve.lock", "w")  # noqa: SIM115 - held for the process's lifetime
+    private_dir(path.parent)
+    lock_path = Path(f"{path}.serve.lock")
+    private_file(lock_path)
+    handle = open(lock_path, "a")  # noqa: SIM115 - held for the process's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -296,19 +398,32 @@ def _single_process(settings: Settings, what: str) -> object | None:
     return handle
 
 
-def _web_server(app: Any, settings: Settings) -> Any:
-    """A waitress server for the app."""
-    from waitress import create_server
+def _listen(app: Any, settings: Settings, what: str) -> Any:
+    """The web server bound to server.host:port; a taken port is one line (exit 1), no traceback."""
+    from bot.server import web_server
 
-    return create_server(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        threads=settings.server.threads,
-        ident="genjin",
-        # Chunked bodies too: waitress counts them as they arrive and stops at the limit.
-        max_request_body_size=settings.server.max_body_bytes,
-    )
+    host, port = settings.server.host, settings.server.port
+    try:
+        return web_server(app, settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"{what}: port {port} on {host} is already in use (another genjin or another "
+                "program listens there); stop it, or choose another port with --port or server.port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(
+                f"{what}: not allowed to listen on port {port} (ports below 1024 need root); "
+                "use a port such as 8000 behind a reverse proxy"
+            ) from None
+        raise StartupError(
+            f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "check --host / server.host"
+        ) from None
+    except ValueError:  # waitress: a host name that does not resolve
+        raise StartupError(
+            f"{what}: cannot listen on {host}:{port} (unknown host); check --host / server.host"
+        ) from None
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -321,9 +436,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     if args.port:
         settings.server.port = args.port
     _single_process(settings, "web")
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, migrate=False)
+    server = _listen(create_app(settings, runtime), settings, "web")
+    runtime.migrate()
     runtime.prefetch()
-    server = _web_server(create_app(settings, runtime), settings)
     print(f"genjin web on http://{settings.server.host}:{server.effective_port}/", flush=True)
     try:
         server.run()
@@ -355,12 +471,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every command takes --db and --config)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", help="database URL (default: GENJIN_DATABASE_URL or config)")
     common.add_argument(
         "--config", help="config.toml path (default: GENJIN_CONFIG or ./config.toml)"
     )
-    parser = argparse.ArgumentParser(prog="genjin", description="跟进 genjin — sales follow-up bot")
+    parser = _Parser(prog="genjin", description="跟进 genjin — sales follow-up bot")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
@@ -410,9 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--send", action="store_true", help="post it to the chat as well")
     digest.set_defaults(func=cmd_digest)
 
-    db = sub.add_parser("db", parents=[common], help="database schema")
-    db.add_argument("action", choices=["upgrade", "current", "backup"])
+    db = sub.add_parser("db", parents=[common], help="database schema and maintenance")
+    db.add_argument("action", choices=["upgrade", "current", "backup", "purge", "vacuum"])
     db.add_argument("target", nargs="?", help="backup: the file to write")
+    db.add_argument("--at", help="purge: the moment to act as (ISO local time; default now)")
     db.set_defaults(func=cmd_db)
     return parser
 
@@ -428,15 +545,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"genjin: {exc}", file=sys.stderr)
+        print(f"genjin: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"genjin: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):
-            print(f"genjin: database unreachable: {exc.orig}", file=sys.stderr)
+            print(
+                f"genjin: database unreachable: {_one_line(exc.orig)} "
+                "(check database.url and that the database server is running)",
+                file=sys.stderr,
+            )
+            return 1
+        if isinstance(exc, OSError):  # files and directories the command needs
+            print(f"genjin: {_one_line(exc)} (check the path and its permissions)", file=sys.stderr)
+            return 1
+        from bot.runtime import ReplyTimeout
+
+        if isinstance(exc, ReplyTimeout):  # `say`: no process answered in time
+            print(f"genjin: {_one_line(exc)}", file=sys.stderr)
             return 1
         raise
+
+
+def _one_line(exc: object) -> str:
+    """An error message on one line (drivers like libpq add hint lines)."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

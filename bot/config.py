@@ -7,10 +7,12 @@ key, which the CLI prints as one line and exits with code 2.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +24,66 @@ DEFAULT_DB_URL = "sqlite:///instance/genjin.db"
 
 class ConfigError(Exception):
     """A configuration problem; the message names the offending key."""
+
+
+# Keys holding credentials: an error names the key and what is wrong, never the value. Keys ending
+# in secret/token/key/password are treated the same (see is_secret), so a new one is covered too.
+SECRET_KEYS = frozenset(
+    {
+        "feishu.app_secret",
+        "feishu.verification_token",
+        "feishu.encrypt_key",
+        "wecom.token",
+        "wecom.encoding_aes_key",
+        "wecom.chats",  # its tables hold the push-webhook keys
+        "server.sandbox_key",
+        "server.health_token",
+    }
+)
+# Keys holding URLs: shown with any password masked.
+URL_KEYS = frozenset({"database.url", "feishu.domain", "wecom.domain"})
+# Every GENJIN_* variable that is not a GENJIN_<SECTION>_<KEY> setting; any other stops the bot.
+ENV_NOT_SETTINGS = {
+    "GENJIN_CONFIG": "path of config.toml (bot/cli.py)",
+    "GENJIN_TEST_DATABASE_URL": "PostgreSQL for the test suite (tests/conftest.py, .ci/run)",
+}
+_SECRET_NAME = re.compile(r"(secret|token|key|password)$", re.IGNORECASE)
+
+
+def is_secret(key: str) -> bool:
+    """Whether a dotted key (``feishu.app_secret``) holds a credential that must never be shown."""
+    return key in SECRET_KEYS or bool(_SECRET_NAME.search(key.rsplit(".", 1)[-1]))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (userinfo or ``password=`` query) replaced by ``***``.
+
+    Works on malformed URLs too: the password runs from the first ``:`` of the userinfo to the
+    last ``@`` before the query (or in the whole text when the password holds a ``?``), so a
+    stray ``@``, ``/`` or ``?`` in it is masked as well; when in doubt, more is masked.
+    """
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    end = rest.find("?") if "?" in rest else len(rest)
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:***{rest[at:]}"
+    masked = f"{head}{sep}{rest}"
+    return re.sub(r"(?i)([?&;]password=)[^&;]*", r"\1***", masked)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as an error message may show it: never a secret, URLs without their password."""
+    if is_secret(key):
+        return "(not shown: a secret)"
+    if key in URL_KEYS and isinstance(value, str):
+        return repr(mask_url(value))
+    return repr(value)
 
 
 @dataclass
@@ -50,6 +112,18 @@ class ServerSettings:
     threads: int = 8
     sandbox: str = "auto"
     max_body_bytes: int = 1_048_576
+    # Access key the sandbox requires when it is switched on for a non-loopback bind.
+    sandbox_key: str = ""
+    # Extra Host header values accepted besides the bind address and loopback names.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # Connections the WSGI server keeps open at once, and the idle/incomplete-request timeouts.
+    connection_limit: int = 1000
+    channel_timeout_seconds: int = 30
+    # Signed webhook requests (Feishu, WeCom) older or newer than this are refused.
+    signed_max_age_seconds: int = 3600
+    # /healthz and /metrics: "open", "loopback" (only from 127.0.0.1/::1) or "token".
+    health_access: str = "open"
+    health_token: str = ""
 
 
 @dataclass
@@ -61,6 +135,15 @@ class SenderSettings:
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     concurrency: int = 8
+
+
+@dataclass
+class PipelineSettings:
+    """[pipeline]: retention of the inbox/outbox and the thresholds /healthz alarms on."""
+
+    retention_days: int = 30
+    inbox_stuck_seconds: int = 300
+    outbox_stuck_seconds: int = 600
 
 
 @dataclass
@@ -149,6 +232,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     feishu: FeishuSettings = field(default_factory=FeishuSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
@@ -162,8 +246,8 @@ class Settings:
 
     def sandbox_enabled(self) -> bool:
         """The sandbox page is on when asked, or by default while no chat platform is configured."""
-        if self.server.sandbox == "auto":
-            return not self.platforms()
+        if self.server.sandbox == "auto":  # never by default where others can reach it
+            return not self.platforms() and is_loopback_host(self.server.host)
         return self.server.sandbox == "on"
 
     def platforms(self) -> list[str]:
@@ -215,7 +299,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, dict):
             return dict(value)
     raise ConfigError(
-        f"config: {key} has an invalid value {value!r} (expected {type(default).__name__})"
+        f"config: {key} has an invalid value {_shown(key, value)} "
+        f"(expected {type(default).__name__})"
     )
 
 
@@ -224,8 +309,51 @@ def _apply(section_obj: Any, section: str, values: Mapping[str, Any]) -> None:
     known = {f.name: f for f in dataclasses.fields(section_obj)}
     for key, value in values.items():
         if key not in known:
-            raise ConfigError(f"config: unknown key {section}.{key}")
+            raise ConfigError(f"config: unknown key {section}.{key}{_did_you_mean(key, known)}")
         setattr(section_obj, key, _coerce(f"{section}.{key}", value, getattr(section_obj, key)))
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean x?)`` for the closest known name, or ''."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_environment(env: Mapping[str, str], settings_names: Iterable[str]) -> None:
+    """A GENJIN_* variable that is no setting and not in ENV_NOT_SETTINGS stops the bot (a typo)."""
+    known = {*settings_names, *ENV_NOT_SETTINGS}
+    for name in sorted(env):
+        if not name.upper().startswith("GENJIN_") or name in known:
+            continue
+        suffixes = {k.removeprefix("GENJIN_"): k for k in known}
+        close = difflib.get_close_matches(name.upper().removeprefix("GENJIN_"), list(suffixes), n=1)
+        hint = (
+            f"did you mean {suffixes[close[0]]}?"
+            if close
+            else "settings are GENJIN_<SECTION>_<KEY>, see config.example.toml"
+        )
+        raise ConfigError(f"config: unknown environment variable {name} ({hint})")
+
+
+def _check_database_url(url: str) -> None:
+    """database.url: a URL SQLAlchemy parses, of a database it knows (shown without password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "e.g. sqlite:///instance/genjin.db or postgresql+psycopg://user:password@host/genjin"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"config: database.url {mask_url(url)!r} is not a database URL ({example})"
+        ) from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"config: database.url {mask_url(url)!r} names an unknown database type "
+            f"{parsed.drivername!r} ({example})"
+        ) from None
 
 
 def _apply_stages(limits: dict[str, int], values: Mapping[str, Any]) -> None:
@@ -243,6 +371,65 @@ def _check_time(key: str, value: str) -> None:
     """HH:MM, 00:00–23:59."""
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         raise ConfigError(f"config: {key} {value!r} must be a time like 18:00")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind address (or host name) is reachable from this machine only."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_host_name(host: str) -> bool:
+    """A DNS name or an IP address (IPv6 with or without brackets), without port or scheme."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", host):
+        return True
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_server(server: ServerSettings) -> None:
+    """[server] web checks; create_app repeats them after a --host given on the command line."""
+    if server.sandbox_key and len(server.sandbox_key) < 16:
+        raise ConfigError("config: server.sandbox_key must be at least 16 characters")
+    if server.sandbox == "on" and not is_loopback_host(server.host) and not server.sandbox_key:
+        raise ConfigError(
+            f'config: server.sandbox_key is required when server.sandbox = "on" and server.host '
+            f"{server.host!r} is not loopback (anyone reaching the port could post as any member)"
+        )
+    for host in server.allowed_hosts:
+        if not _is_host_name(host):
+            raise ConfigError(
+                f"config: server.allowed_hosts entry {host!r} must be a host name such as "
+                "bot.example.com (no scheme, port or path)"
+            )
+    if not 10 <= server.connection_limit <= 100_000:
+        raise ConfigError("config: server.connection_limit must be between 10 and 100000")
+    if not 1 <= server.channel_timeout_seconds <= 3600:
+        raise ConfigError("config: server.channel_timeout_seconds must be between 1 and 3600")
+
+
+def _validate_health_and_pipeline(server: ServerSettings, pipeline: PipelineSettings) -> None:
+    """Who may read /healthz and /metrics (the token is never shown), and the [pipeline] limits."""
+    if server.health_access not in ("open", "loopback", "token"):
+        raise ConfigError('config: server.health_access must be "open", "loopback" or "token"')
+    if server.health_access == "token" and len(server.health_token) < 16:
+        raise ConfigError(
+            "config: server.health_token of at least 16 characters is required when "
+            'server.health_access = "token" (GENJIN_SERVER_HEALTH_TOKEN)'
+        )
+    if pipeline.retention_days < 1:
+        raise ConfigError("config: pipeline.retention_days must be at least 1")
+    for key in ("inbox_stuck_seconds", "outbox_stuck_seconds"):
+        if getattr(pipeline, key) < 1:
+            raise ConfigError(f"config: pipeline.{key} must be at least 1")
 
 
 def _validate(settings: Settings) -> None:
@@ -291,14 +478,21 @@ def _validate(settings: Settings) -> None:
         ) from None
     if settings.server.sandbox not in ("auto", "on", "off"):
         raise ConfigError('config: server.sandbox must be "auto", "on" or "off"')
+    validate_server(settings.server)
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"config: server.port {settings.server.port} is out of range")
+    if settings.server.signed_max_age_seconds < 60:
+        raise ConfigError(
+            "config: server.signed_max_age_seconds must be at least 60 (platforms stamp "
+            "requests in seconds, and clocks drift)"
+        )
     if settings.sender.lease_seconds < 5:
         raise ConfigError("config: sender.lease_seconds must be at least 5")
     if not 1 <= settings.sender.concurrency <= 64:
         raise ConfigError("config: sender.concurrency must be between 1 and 64")
     if settings.sender.give_up_after_hours <= 0:
         raise ConfigError("config: sender.give_up_after_hours must be positive")
+    _validate_health_and_pipeline(settings.server, settings.pipeline)
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
     feishu = settings.feishu
@@ -316,13 +510,13 @@ def _validate(settings: Settings) -> None:
             r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", feishu.domain
         ):
             raise ConfigError(
-                f"config: feishu.domain {feishu.domain!r} must be https://host (http only for localhost)"
+                f"config: feishu.domain {_shown('feishu.domain', feishu.domain)} must be "
+                "https://host (http only for localhost)"
             )
     if feishu.chat_qps <= 0 or feishu.app_qps <= 0:
         raise ConfigError("config: feishu.chat_qps and feishu.app_qps must be positive")
     _validate_wecom(settings.wecom)
-    if "://" not in settings.database.url:
-        raise ConfigError(f"config: database.url {settings.database.url!r} is not a database URL")
+    _check_database_url(settings.database.url)
 
 
 def _validate_wecom(wecom: WecomSettings) -> None:
@@ -335,7 +529,8 @@ def _validate_wecom(wecom: WecomSettings) -> None:
         r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", wecom.domain
     ):
         raise ConfigError(
-            f"config: wecom.domain {wecom.domain!r} must be https://host (http only for localhost)"
+            f"config: wecom.domain {_shown('wecom.domain', wecom.domain)} must be "
+            "https://host (http only for localhost)"
         )
     if wecom.timeout_seconds <= 0:
         raise ConfigError("config: wecom.timeout_seconds must be positive")
@@ -371,7 +566,14 @@ def load_settings(
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"config: file {file} not found") from None
+            raise ConfigError(
+                f"config: file {file} not found (give --config PATH or GENJIN_CONFIG, "
+                "or start from config.example.toml)"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config: {file} is not UTF-8 text; save it as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config: {file} is not valid TOML ({exc})") from None
         sections = {f.name for f in dataclasses.fields(settings)}
@@ -382,14 +584,17 @@ def load_settings(
                 _apply_stages(settings.stages, values)
             else:
                 _apply(getattr(settings, section), section, values)
+    env_names: list[str] = []
     for f in dataclasses.fields(settings):
         section_obj = getattr(settings, f.name)
         if not dataclasses.is_dataclass(section_obj):
             continue
         for sub in dataclasses.fields(section_obj):
             name = f"GENJIN_{f.name}_{sub.name}".upper()
+            env_names.append(name)
             if name in env:
                 _apply(section_obj, f.name, {sub.name: env[name]})
+    _check_environment(env, env_names)
     if db_url:
         settings.database.url = db_url
     _validate(settings)

@@ -8,7 +8,6 @@ rolls back everything and leaves the row pending, so nothing acknowledged is los
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +23,8 @@ from bot.config import Settings
 from bot.messages import IncomingMessage, OutgoingMessage
 from bot.outbox import enqueue
 from handlers import registry
-from handlers.context import RESERVED_IDS, Ambiguous, Context, member_for, quoted
+from handlers.context import RESERVED_IDS, Ambiguous, Context, member_for
+from handlers.lookup import answer_pending
 from handlers.registry import CommandError
 from models.chat import Chat
 from models.parsing import normalize_text, sanitize_user_text
@@ -44,7 +44,6 @@ WELCOME = (
 )
 CHAT_LOCK_CLASS = 0x67656E6B  # advisory lock class for "a worker is handling this chat"
 CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy with
-_CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
 
 handlers.load_all()
 
@@ -71,29 +70,10 @@ def chat_for(session: Session, message: IncomingMessage, settings: Settings, now
     return chat
 
 
-def _pending_choice(ctx: Context, text: str) -> tuple[registry.Command, str] | None:
-    """A bare number answering an earlier numbered question → the original command, resolved."""
-    pending = ctx.pending
-    match = _CHOICE.match(text)
-    if not pending or not match:
-        return None
-    if datetime.fromisoformat(pending["expires_at"]) < ctx.now:
-        raise CommandError("⌛ 这个选择已过期，请重新发送原来的命令")
-    choice = int(match.group(1))
-    options = pending["options"]
-    if not 1 <= choice <= len(options):
-        raise Ambiguous(f"❌ 请回复 1 到 {len(options)} 之间的数字", pending)  # still open
-    cmd = registry.get(pending["command"])
-    if cmd is None:
-        return None
-    args = pending["args"].replace(pending["query"], quoted(options[choice - 1]), 1)
-    return cmd, args
-
-
 def run_command(ctx: Context) -> None:
     """Resolve the message text to a command and run it; raises CommandError for user errors."""
     text = normalize_text(ctx.message.text)
-    chosen = _pending_choice(ctx, text)
+    chosen = answer_pending(ctx, text)  # a number answering an open question
     if chosen is None:
         has_slash = text.startswith("/")
         body = text[1:].lstrip() if has_slash else text
@@ -160,13 +140,11 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     except CommandError as exc:
         ctx.replies = [OutgoingMessage(str(exc))]
     except Exception as exc:
-        if isinstance(exc, OperationalError) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
-        ):
+        if is_transient(exc):
             raise  # the database is away: leave the row pending for the next try
         log.exception("command crashed on inbox row %s", row.id)
         ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
-        row.error = traceback.format_exc(limit=5)[-4000:]
+        row.error = _reason()
     enqueue(
         session,
         message.platform,
@@ -204,23 +182,94 @@ def _chat_event(
     row.handled_by = process_name()
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A database outage (connection lost, server away, lock timeout): worth trying again later."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    # PostgreSQL files "program limit exceeded" (a value too big for an index) under
+    # OperationalError too, yet it fails the same way every time.
+    return not str(getattr(exc.orig, "sqlstate", "") or "").startswith("54")
+
+
+def _reason() -> str:
+    """The exception being handled, as stored in ``inbox.error``."""
+    return traceback.format_exc(limit=5)[-4000:]
+
+
 def process_pending(
     sessions: sessionmaker[Session],
     settings: Settings,
     clock: Callable[[], datetime],
     limit: int | None = None,
 ) -> int:
-    """Handle pending inbox rows oldest first, one transaction each; returns how many."""
+    """Handle pending inbox rows oldest first, one transaction each; returns how many.
+
+    A row whose handling fails for any reason but a database outage (a bad payload, a value the
+    database refuses, a bug outside the command) is answered with the apology and marked failed
+    in a fresh transaction, so it can never block the rows behind it.
+    """
     count = 0
     postgres = sessions.kw["bind"].dialect.name == "postgresql"
     while limit is None or count < limit:
-        with sessions() as session, session.begin():
-            row = _claim_postgres(session) if postgres else _claim(session)
-            if row is None:
-                return count
-            handle_row(session, row, settings, clock())
+        row_id = None
+        try:
+            with sessions() as session, session.begin():
+                row = _claim_postgres(session) if postgres else _claim(session)
+                if row is None:
+                    return count
+                row_id = row.id
+                handle_row(session, row, settings, clock())
+        except Exception as exc:
+            if row_id is None or is_transient(exc):
+                raise  # the claim itself failed, or the database is away: the row stays pending
+            log.exception("inbox row %s could not be handled; marking it failed", row_id)
+            _fail_row(sessions, row_id, _reason(), clock(), postgres)
         count += 1
     return count
+
+
+def _fail_row(
+    sessions: sessionmaker[Session], row_id: int, reason: str, now: datetime, postgres: bool
+) -> None:
+    """Mark a row that cannot be handled as failed, with the apology when it can still be written.
+
+    Runs after the handling transaction was rolled back (it may be unusable, e.g. PostgreSQL
+    aborts a transaction on a refused value). Should the apology itself be refused, the row is
+    still marked failed, without it: either way it leaves the queue.
+    """
+    for apologise in (True, False):
+        try:
+            with sessions() as session, session.begin():
+                query = select(Inbox).where(Inbox.id == row_id, Inbox.status == PENDING)
+                if postgres:  # another worker may be failing the same row: one of us does it
+                    query = query.with_for_update(skip_locked=True)
+                row = session.scalars(query).first()
+                if row is None:
+                    return
+                if apologise:
+                    payload = row.payload if isinstance(row.payload, dict) else {}
+                    enqueue(
+                        session,
+                        row.platform,
+                        row.chat_external_id,
+                        [OutgoingMessage(APOLOGY)],
+                        key_base=f"reply:{row.platform}:{row.message_id}",
+                        now=now,
+                        reply_to=row.message_id,
+                        inbox_id=row.id,
+                        reply_token=str(payload.get("reply_token") or ""),
+                    )
+                row.status = FAILED
+                row.error = reason
+                row.processed_at = now
+                row.handled_by = process_name()
+            return
+        except Exception as exc:
+            if not apologise or is_transient(exc):
+                raise
+            log.exception("the apology for inbox row %s could not be written", row_id)
 
 
 def _claim(session: Session) -> Inbox | None:

@@ -7,15 +7,50 @@ a reply, so nobody can forge a mention or markup by typing it.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Column
+
+from models.activity import Activity
+from models.chat import Chat
+from models.member import Member
 from models.parsing import strip_control
+from models.pipeline import Inbox, Outbox
+
+log = logging.getLogger(__name__)
 
 _MENTION_TOKEN = re.compile("\ue000(\\d+)\ue001")
+
+
+def _room(*columns: Column[str]) -> int:
+    """The most characters every one of ``columns`` can store."""
+    return min(column.type.length for column in columns)
+
+
+# Where each incoming id or name ends up; longer values are cut here, at the adapter boundary,
+# so no later INSERT can fail on them (PostgreSQL enforces VARCHAR lengths, SQLite does not).
+_LIMITS = {
+    "chat_id": _room(
+        Chat.__table__.c.external_id,
+        Inbox.__table__.c.chat_external_id,
+        Outbox.__table__.c.chat_external_id,
+    ),
+    "message_id": min(
+        _room(Inbox.__table__.c.message_id, Outbox.__table__.c.reply_to),
+        # an activity's entry key is "<platform>:<message id>"
+        _room(Activity.__table__.c.entry_key) - _room(Inbox.__table__.c.platform) - 1,
+    ),
+    "sender_id": _room(Inbox.__table__.c.sender_id, Member.__table__.c.user_id),
+    "sender_name": _room(Member.__table__.c.name),
+    "chat_name": _room(Chat.__table__.c.name),
+    "user_id": _room(Member.__table__.c.user_id),
+    "name": _room(Member.__table__.c.name),
+}
 
 
 @dataclass(frozen=True)
@@ -26,13 +61,22 @@ class Mention:
     name: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "user_id", _clean(self.user_id))  # frozen: set once, here
-        object.__setattr__(self, "name", _clean(self.name))
+        for key in ("user_id", "name"):  # frozen: set once, here
+            object.__setattr__(self, key, _fit(key, _clean(getattr(self, key))))
 
 
 def _clean(value: str) -> str:
     """Incoming ids, names and text without control characters (see strip_control)."""
     return strip_control(value) if isinstance(value, str) else value
+
+
+def _fit(key: str, value: str) -> str:
+    """``value`` cut to the column it is stored in, logged: an oversize id must not poison a row."""
+    limit = _LIMITS[key]
+    if not isinstance(value, str) or len(value) <= limit:
+        return value
+    log.warning("incoming %s of %d characters cut to %d: %.40r…", key, len(value), limit, value)
+    return value[:limit]
 
 
 @dataclass
@@ -58,8 +102,9 @@ class IncomingMessage:
     kind: str = "message"
 
     def __post_init__(self) -> None:
-        for name in ("chat_id", "message_id", "sender_id", "text", "sender_name", "chat_name"):
-            setattr(self, name, _clean(getattr(self, name)))
+        self.text = _clean(self.text)
+        for name in ("chat_id", "message_id", "sender_id", "sender_name", "chat_name"):
+            setattr(self, name, _fit(name, _clean(getattr(self, name))))
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the inbox row."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,11 @@ from models.db import make_engine, make_session_factory, upgrade
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+SAY_WAIT_SECONDS = 10.0  # how long `say` waits for another process to answer its message
+
+
+class ReplyTimeout(Exception):
+    """`say` stored its message, but nobody handled it and sent the replies in time."""
 
 
 def system_clock() -> datetime:
@@ -53,7 +59,12 @@ class Runtime:
         if settings.feishu.enabled and "feishu" not in (adapters or {}):
             from bot.adapters.feishu import FeishuAdapter
 
-            feishu = FeishuAdapter(settings.feishu, settings.bot)
+            feishu = FeishuAdapter(
+                settings.feishu,
+                settings.bot,
+                clock=lambda: self.clock().timestamp(),
+                signed_max_age_seconds=settings.server.signed_max_age_seconds,
+            )
             self.adapters["feishu"] = feishu
             self.webhooks["feishu"] = feishu
         if settings.wecom.enabled and "wecom" not in (adapters or {}):
@@ -64,6 +75,7 @@ class Runtime:
                 settings.bot,
                 clock=lambda: self.clock().timestamp(),
                 max_body_bytes=min(MAX_BODY, settings.server.max_body_bytes),
+                signed_max_age_seconds=settings.server.signed_max_age_seconds,
             )
             self.adapters["wecom"] = wecom
             self.webhooks["wecom"] = wecom
@@ -118,15 +130,16 @@ class Runtime:
         text: str,
         at: datetime | None = None,
         message_id: str | None = None,
+        wait: float = SAY_WAIT_SECONDS,
     ) -> list[OutgoingMessage] | None:
         """Send a console line through the whole pipeline and return the bot's replies.
 
         ``at`` fixes the clock for this message; None for a redelivered (dropped) message.
+        Another process (a `genjin worker` on PostgreSQL) may handle the message or send its
+        replies first: this waits up to ``wait`` seconds for whoever does, then raises
+        ReplyTimeout. Replies waiting for a retry later are left to the sender, as before.
         """
-        from sqlalchemy import select
-
         from bot.adapters.console import parse_console
-        from models.pipeline import SENT, Outbox
 
         if at is not None:
             self.clock = lambda: at
@@ -139,50 +152,88 @@ class Runtime:
             bot_name=self.settings.bot.name,
         )
         inbox_id = self.receive(message)
-        self.drain()
-        if inbox_id is None:
-            return None
+        deadline = time.monotonic() + wait
+        while True:
+            self.drain()
+            if inbox_id is None:
+                return None
+            replies = self._settled_replies(inbox_id)
+            if replies is not None:
+                return replies
+            if time.monotonic() >= deadline:
+                raise ReplyTimeout(
+                    f"say: the message was stored (inbox row {inbox_id}) but not answered within "
+                    f"{wait:g} s; a running worker will still handle it"
+                )
+            time.sleep(0.05)
+
+    def _settled_replies(self, inbox_id: int) -> list[OutgoingMessage] | None:
+        """The sent replies to an inbox row, or None while someone is still on it.
+
+        Settled: the row is handled, and each reply is sent, failed, or waiting for a later
+        retry (its own or one ahead of it in its chat). Not settled: the row is pending, or a
+        reply is leased (being sent) or due and free to go (the next drain sends it).
+        """
+        from sqlalchemy import or_, select
+
+        from models.pipeline import PENDING, SENT, Inbox, Outbox
+
+        now = self.clock()
         with self.sessions() as session:
+            if session.scalar(select(Inbox.status).where(Inbox.id == inbox_id)) == PENDING:
+                return None
             rows = session.scalars(
-                select(Outbox)
-                .where(Outbox.inbox_id == inbox_id, Outbox.status == SENT)
-                .order_by(Outbox.id)
+                select(Outbox).where(Outbox.inbox_id == inbox_id).order_by(Outbox.id)
             ).all()
-            return [OutgoingMessage.from_payload(row.payload) for row in rows]
+            for row in rows:
+                if row.status != PENDING:
+                    continue
+                if row.leased_until is not None and row.leased_until > now:
+                    return None
+                waiting = session.scalar(
+                    select(Outbox.id)
+                    .where(
+                        Outbox.status == PENDING,
+                        Outbox.platform == row.platform,
+                        Outbox.chat_external_id == row.chat_external_id,
+                        Outbox.id <= row.id,
+                        Outbox.next_attempt_at > now,
+                        or_(Outbox.leased_until.is_(None), Outbox.leased_until <= now),
+                    )
+                    .limit(1)
+                )
+                if waiting is None:
+                    return None
+            return [OutgoingMessage.from_payload(r.payload) for r in rows if r.status == SENT]
 
     def health(self) -> dict[str, object]:
-        """Database status and pipeline backlog for /healthz."""
-        from sqlalchemy import func, select
+        """Database status, pipeline backlog and ages for /healthz; status "ok" only when healthy.
 
-        from models.pipeline import FAILED, PENDING, Inbox, Outbox
+        "stuck" (with its reasons) when messages wait too long to be handled or sent (see
+        bot.health), "degraded" when the Feishu long connection stopped, "error" without database.
+        """
+        from bot.health import pipeline_figures
 
         try:
             with self.sessions() as session:
                 session.execute(text("SELECT 1"))
-                inbox_pending = session.scalar(
-                    select(func.count()).select_from(Inbox).where(Inbox.status == PENDING)
-                )
-                outbox_pending = session.scalar(
-                    select(func.count()).select_from(Outbox).where(Outbox.status == PENDING)
-                )
-                outbox_failed = session.scalar(
-                    select(func.count()).select_from(Outbox).where(Outbox.status == FAILED)
-                )
+                figures = pipeline_figures(session, self.clock(), self.settings.pipeline)
         except Exception as exc:
             return {"status": "error", "database": "unreachable", "error": type(exc).__name__}
+        reasons = figures.pop("reasons")
         health: dict[str, object] = {
-            "status": "ok",
+            "status": "stuck" if reasons else "ok",
             "database": "ok",
             "backend": self.engine.dialect.name,
-            "inbox_pending": inbox_pending,
-            "outbox_pending": outbox_pending,
-            "outbox_failed": outbox_failed,
+            **figures,
+            "reasons": reasons,
         }
         if self._long_connection is not None:
             alive = self._long_connection.is_alive()
             health["feishu_long_connection"] = "running" if alive else "stopped"
             if not alive:
                 health["status"] = "degraded"
+                health["reasons"] = [*reasons, "feishu: the long connection stopped"]
         return health
 
     # -- worker threads --------------------------------------------------------------------

@@ -208,6 +208,16 @@ def posted_messages(
         return [(ids[r.id], OutgoingMessage.from_payload(r.payload), r.status) for r in rows]
 
 
+def _daily_purge(runtime: Runtime) -> None:
+    """The once-a-day retention purge (bot.retention), its failures logged, never raised."""
+    from bot.retention import daily_purge
+
+    try:
+        daily_purge(runtime)
+    except Exception:
+        log.exception("daily purge failed; the next day's purge catches up")
+
+
 def start_heartbeat(runtime: Runtime) -> object:
     """APScheduler: tick once a minute (and at start), one run at a time, never piled up."""
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -222,6 +232,17 @@ def start_heartbeat(runtime: Runtime) -> object:
         coalesce=True,
         misfire_grace_time=30,
         id="genjin-tick",
+    )
+    # Maintenance beside the ticks, in its own job: a long first purge never delays a digest.
+    scheduler.add_job(
+        lambda: _daily_purge(runtime),
+        "interval",
+        minutes=1,
+        next_run_time=datetime.now(runtime.clock().tzinfo),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=30,
+        id="genjin-purge",
     )
     scheduler.start()
     return scheduler

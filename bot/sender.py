@@ -7,13 +7,28 @@ the send's idempotency key, so a row re-sent after a crash cannot be posted twic
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.base import Adapter, OutboundItem, SendResult
@@ -31,28 +46,55 @@ def backoff(attempts: int, settings: SenderSettings) -> float:
 
 
 def _lease(session: Session, now: datetime, limit: int, lease: timedelta) -> list[Outbox]:
-    """Claim due rows, keeping per-chat order: a chat waits behind its oldest unsent row."""
-    rows = session.scalars(
-        select(Outbox)
-        .where(Outbox.status == PENDING)
-        .order_by(Outbox.id)
-        .limit(limit * 4)
-        .with_for_update(skip_locked=True)
-    ).all()
-    blocked: set[tuple[str, str]] = set()
-    leased: list[Outbox] = []
-    for row in rows:
-        chat = (row.platform, row.chat_external_id)
-        if chat in blocked:
-            continue
-        busy = row.leased_until is not None and row.leased_until > now
-        if row.next_attempt_at > now or busy:
-            blocked.add(chat)
-            continue
+    """Claim due rows chat by chat, keeping per-chat order: a chat goes from its oldest unsent row.
+
+    A chat is due when its head (oldest pending row) is due and not leased; a chat whose head
+    waits (a retry back-off, another sender's lease) is skipped whole, so a failing chat never
+    holds up the others however long its queue. Heads are locked SKIP LOCKED: a chat whose head
+    another transaction holds belongs to that one, and so do the rows behind the head. Behind
+    each head of ours, its next rows are taken while they are due, a fair share each, up to
+    ``limit`` rows in all.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        heads = session.scalars(_HEADS_POSTGRES).all()
+        if not heads:
+            return []
+        rows = session.scalars(_DUE_HEADS, {"ids": heads, "now": now, "limit": limit})
+        leased = [row for row in rows if row.status == PENDING]  # not sent since it was read
+    else:
+        leased = list(session.scalars(_DUE_HEADS_SQLITE, {"now": now, "limit": limit}))
+    room = limit - len(leased)
+    if leased and room > 0:
+        share = -(-room // len(leased))  # room shared out: a long queue cannot crowd the others
+        if postgres:  # one statement, planned alike whatever the number of chats
+            params: dict[str, object] = {
+                "share": share,
+                "platforms": [head.platform for head in leased],
+                "chats": [head.chat_external_id for head in leased],
+                "heads": [head.id for head in leased],
+            }
+            behind = session.scalars(_BEHIND_POSTGRES, params).all()
+        else:
+            params = {"share": share}
+            for n, head in enumerate(leased):
+                params |= {f"p{n}": head.platform, f"c{n}": head.chat_external_id, f"h{n}": head.id}
+            behind = session.scalars(_behind(len(leased)), params).all()
+        rows = session.scalars(_FOLLOWERS, {"ids": behind}).all() if behind else []
+        blocked: set[tuple[str, str]] = set()
+        for row in rows:
+            chat = (row.platform, row.chat_external_id)
+            if chat in blocked:
+                continue
+            busy = row.leased_until is not None and row.leased_until > now
+            if row.next_attempt_at > now or busy or row.status != PENDING:
+                blocked.add(chat)  # the rest of this chat waits behind this row
+                continue
+            leased.append(row)
+            if len(leased) >= limit:
+                break
+    for row in leased:
         row.leased_until = now + lease
-        leased.append(row)
-        if len(leased) >= limit:
-            break
     return leased
 
 
@@ -124,6 +166,125 @@ def _release(sessions: sessionmaker[Session], row_id: int) -> None:
             row.leased_until = None
 
 
+# Built once: constructing a statement costs more than running it from the compiled cache.
+# PostgreSQL runs these with several senders (SKIP LOCKED; locked rows come back as they are now)
+# and reads an index probe per chat plus rows by primary key. SQLite has one sender, whose
+# transaction holds the write lock from the start: its heads are one pass over the pending rows'
+# index entries (25 ms for 66,000 in 1,000 chats), then rows by rowid.
+_HEADS = (
+    select(func.min(Outbox.id).label("id"))
+    .where(Outbox.status == PENDING)
+    .group_by(Outbox.platform, Outbox.chat_external_id)
+    .subquery("heads")
+)
+_DUE = (
+    Outbox.next_attempt_at <= bindparam("now"),
+    or_(Outbox.leased_until.is_(None), Outbox.leased_until <= bindparam("now")),
+)
+# SQLite: the heads from one pass over ix_outbox_status_chat_id, then each head by rowid.
+_DUE_HEADS_SQLITE = (
+    select(Outbox)
+    .join(_HEADS, Outbox.id == _HEADS.c.id)
+    .where(*_DUE)
+    .order_by(Outbox.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _skip_scan_heads() -> Select[tuple[int]]:
+    """PostgreSQL: each chat's head by one index probe per chat (a recursive "loose index scan").
+
+    A GROUP BY reads every pending row: with 100,000 of them, 200 ms per round.
+    """
+    table = Outbox.__table__
+
+    def first_after(platform: Any, chat: Any) -> Any:
+        """The first pending index entry of the next chat after (platform, chat)."""
+        query = select(table.c.platform, table.c.chat_external_id, table.c.id).where(
+            table.c.status == PENDING
+        )
+        if platform is not None:
+            query = query.where(
+                tuple_(table.c.platform, table.c.chat_external_id) > tuple_(platform, chat)
+            )
+        return query.order_by(table.c.platform, table.c.chat_external_id, table.c.id).limit(1)
+
+    heads = select(first_after(None, None).subquery("first")).cte("heads", recursive=True)
+    following = first_after(heads.c.platform, heads.c.chat_external_id).lateral("following")
+    heads = heads.union_all(select(following).select_from(heads).join(following, true()))
+    return select(heads.c.id)
+
+
+_HEADS_POSTGRES = _skip_scan_heads()
+# The status is checked on the rows returned (PostgreSQL returns a row's latest version once it
+# is locked): a condition on it here would tempt the planner onto the status indexes.
+_DUE_HEADS = (
+    select(Outbox)
+    .where(Outbox.id.in_(bindparam("ids", expanding=True)), *_DUE)
+    .order_by(Outbox.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+def _behind_postgres() -> Select[tuple[int]]:
+    """PostgreSQL: the first ``share`` pending rows behind each head, one index range per head."""
+    heads = (
+        func.unnest(
+            bindparam("platforms", type_=ARRAY(String)),
+            bindparam("chats", type_=ARRAY(String)),
+            bindparam("heads", type_=ARRAY(Integer)),
+        )
+        .table_valued("platform", "chat", "head", name="head")
+        .render_derived()
+    )
+    behind = (
+        select(Outbox.id)
+        .where(
+            Outbox.status == PENDING,
+            Outbox.platform == heads.c.platform,
+            Outbox.chat_external_id == heads.c.chat,
+            Outbox.id > heads.c.head,
+        )
+        .order_by(Outbox.id)
+        .limit(bindparam("share"))
+        .lateral("behind")
+    )
+    return select(behind.c.id).select_from(heads).join(behind, true())
+
+
+_BEHIND_POSTGRES = _behind_postgres()
+
+
+@functools.cache
+def _behind(chats: int) -> Select[tuple[int]]:
+    """SQLite: the first ``share`` pending rows behind each of ``chats`` heads (one per count)."""
+    parts = [
+        select(
+            select(Outbox.id)
+            .where(
+                Outbox.status == PENDING,
+                Outbox.platform == bindparam(f"p{n}"),
+                Outbox.chat_external_id == bindparam(f"c{n}"),
+                Outbox.id > bindparam(f"h{n}"),
+            )
+            .order_by(Outbox.id)
+            .limit(bindparam("share"))
+            .subquery()
+        )
+        for n in range(chats)
+    ]
+    return parts[0] if chats == 1 else select(union_all(*parts).subquery())
+
+
+# Rows behind heads this transaction holds: no other sender takes them, so no SKIP LOCKED (a
+# skipped row would be a gap in its chat's order); only the short record of a send can wait here.
+_FOLLOWERS = (
+    select(Outbox)
+    .where(Outbox.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Outbox.id)
+    .with_for_update()
+)
 _OUTBOX = Outbox.__table__
 _MARK_SENT = (
     update(_OUTBOX)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
@@ -9,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.messages import IncomingMessage
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("webhook", __name__)
 
 
@@ -30,6 +32,7 @@ def webhook(platform: str):  # noqa: ANN201 - Flask view
     runtime = current_app.extensions["genjin"]
     parser = runtime.webhooks.get(platform)
     if parser is None:
+        log.info("webhook refused (404): no platform %r configured", platform[:40])
         return jsonify({"error": "unknown platform"}), 404
     messages, response = parser.parse_request(request)
     try:

@@ -1,7 +1,10 @@
-"""Engine and session factory; schema upgrades through Alembic on start."""
+"""Engine and session factory; schema upgrades through Alembic on start; private data files."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,62 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _upgrade_lock = threading.Lock()
+log = logging.getLogger(__name__)
+PRIVATE_FILE = 0o600  # the data: customers, messages, secrets in replies; the owner only
+PRIVATE_DIR = 0o700
+# SQLite's companions of a database file; it creates them with the database file's mode.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents as 0700 whatever the umask (existing ones untouched)."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # another process made it first
+        os.chmod(directory, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty as 0600 whatever the umask, or tighten an existing one (see tighten)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        tighten(path)
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def tighten(path: Path) -> None:
+    """Make an existing data file that group or others may access 0600, with a log line."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & 0o077:
+        return
+    try:
+        os.chmod(path, PRIVATE_FILE)
+    except OSError as exc:
+        log.warning(
+            "%s is readable by other users (mode %o) and cannot be fixed: %s", path, mode, exc
+        )
+        return
+    log.warning("%s was readable by other users (mode %o); it is now %o", path, mode, PRIVATE_FILE)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and write-intent transactions."""
+    """Create an engine; SQLite gets WAL, a busy timeout, write-intent transactions, 0600 files."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
@@ -23,7 +78,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.pop("pool_size", None)  # SQLite: connections are cheap and the pool sizes itself
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        private_dir(path.parent)
+        private_file(path)  # SQLite gives -wal and -shm the database file's mode
+        for suffix in SQLITE_COMPANIONS:
+            tighten(Path(f"{path}{suffix}"))
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("check_same_thread", False)
     connect_args.setdefault("timeout", 30)

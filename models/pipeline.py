@@ -1,4 +1,8 @@
-"""The durable pipeline tables: inbox (received), outbox (to send), job_run (exactly-once jobs)."""
+"""The durable pipeline tables: inbox, outbox, job_run and maintenance_run.
+
+inbox: messages received; outbox: messages to send; job_run: exactly-once scheduled chat jobs;
+maintenance_run: database-wide tasks such as the daily purge, once per period.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,10 @@ class Outbox(Base):
     __table_args__ = (
         UniqueConstraint("key"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # The sender's per-chat heads (the oldest pending row of each chat) and the rows behind.
+        Index("ix_outbox_status_chat_id", "status", "platform", "chat_external_id", "id"),
+        # The last send (/healthz: is the sender making progress) and the retention purge.
+        Index("ix_outbox_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,3 +98,21 @@ class JobRun(Base):
     created_at: Mapped[datetime]
     messages: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(8), default="done")
+
+
+class MaintenanceRun(Base):
+    """A claimed run of a database-wide task (the daily purge), once per (task, period).
+
+    The unique key makes it once across processes, as job_run does for chat jobs (whose rows
+    need a chat, so they cannot hold a task of the whole database).
+    """
+
+    __tablename__ = "maintenance_run"
+    __table_args__ = (UniqueConstraint("task", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -4,6 +4,10 @@
 key; over that it answers 45009 and counts a violation); ``POST /response/<token>`` plays a
 response_url (single use: a second POST gets an errcode). Every accepted message is recorded
 with its arrival time on the fake's clock.
+
+Faults: ``fail_next`` answers the next posts with an error; ``answer_late`` accepts (records)
+the next posts and answers only after a delay, as WeCom does when it is slow; ``stop()`` stops
+listening (connections are refused, nothing is sent) until ``start()`` opens the same port again.
 """
 
 from __future__ import annotations
@@ -44,48 +48,59 @@ class FakeWecom:
     violations: int = 0
     fail_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
+    answer_late: int = 0  # the next N posts are handled, then answered after late_seconds
+    late_seconds: float = 2.0
+    requests: int = 0  # posts that arrived whole, whatever the answer
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._used: set[str] = set()
         self._sent: dict[str, deque[float]] = {}
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
 
     # -- control -----------------------------------------------------------------------------
     def start(self) -> FakeWecom:
-        """Serve on 127.0.0.1 on a free port in a daemon thread."""
+        """Serve on 127.0.0.1 (a free port, or the port it had before) in a daemon thread."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                status, answer = fake._handle(self.path, raw)
+                status, answer, delay = fake._handle(self.path, raw)
+                if delay:
+                    time.sleep(delay)  # handled; the client gave up waiting meanwhile
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client is gone (it timed out)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        """Shut the server down."""
+        """Stop listening (connections are refused; ``start()`` reopens the same port)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
 
     @property
     def url(self) -> str:
-        """http://127.0.0.1:<port>."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        """http://127.0.0.1:<port> (the same after stop/start)."""
+        assert self._port, "start() first"
+        return f"http://127.0.0.1:{self._port}"
 
     def response_url(self, token: str) -> str:
         """A response_url handed out with a callback."""
@@ -108,37 +123,48 @@ class FakeWecom:
         return best
 
     # -- the endpoints -----------------------------------------------------------------------
-    def _handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def _handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any], float]:
+        """(status, answer, seconds to wait before answering) for one post."""
         with self._lock:
-            if self.fail_next:
-                return self.fail_next.pop(0)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return 200, {"errcode": 40001, "errmsg": "invalid json"}
-            now = self.clock()
-            parts = urlsplit(path)
-            if parts.path == "/cgi-bin/webhook/send":
-                key = (parse_qs(parts.query).get("key") or [""])[0]
-                if key not in self.keys:
-                    return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
-                content = (body.get("markdown") or {}).get("content", "")
-                if len(content.encode("utf-8")) > 4096:
-                    return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length"}
-                window = self._sent.setdefault(key, deque())
-                while window and window[0] <= now - 60:
-                    window.popleft()
-                if len(window) >= 20:
-                    self.violations += 1
-                    return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
-                window.append(now)
-                self.messages.append(Received("webhook", key, body, now))
-                return 200, {"errcode": 0, "errmsg": "ok"}
-            if parts.path.startswith("/response/"):
-                token = parts.path.removeprefix("/response/")
-                if token in self._used or token in self.expired:
-                    return 200, {"errcode": 40001, "errmsg": "response_url used or expired"}
-                self._used.add(token)
-                self.messages.append(Received("response", token, body, now))
-                return 200, {"errcode": 0, "errmsg": "ok"}
-            return 404, {"errcode": 404, "errmsg": "not found"}
+            self.requests += 1
+            delay = 0.0
+            if self.answer_late:
+                self.answer_late -= 1
+                delay = self.late_seconds
+            status, answer = self._answer(path, raw)
+            return status, answer, delay
+
+    def _answer(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """WeCom's answer to one post (the lock is held)."""
+        if self.fail_next:
+            return self.fail_next.pop(0)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return 200, {"errcode": 40001, "errmsg": "invalid json"}
+        now = self.clock()
+        parts = urlsplit(path)
+        if parts.path == "/cgi-bin/webhook/send":
+            key = (parse_qs(parts.query).get("key") or [""])[0]
+            if key not in self.keys:
+                return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            content = (body.get("markdown") or {}).get("content", "")
+            if len(content.encode("utf-8")) > 4096:
+                return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length"}
+            window = self._sent.setdefault(key, deque())
+            while window and window[0] <= now - 60:
+                window.popleft()
+            if len(window) >= 20:
+                self.violations += 1
+                return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
+            window.append(now)
+            self.messages.append(Received("webhook", key, body, now))
+            return 200, {"errcode": 0, "errmsg": "ok"}
+        if parts.path.startswith("/response/"):
+            token = parts.path.removeprefix("/response/")
+            if token in self._used or token in self.expired:
+                return 200, {"errcode": 40001, "errmsg": "response_url used or expired"}
+            self._used.add(token)
+            self.messages.append(Received("response", token, body, now))
+            return 200, {"errcode": 0, "errmsg": "ok"}
+        return 404, {"errcode": 404, "errmsg": "not found"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -262,8 +263,8 @@ def test_export_without_chat_covers_all_chats(db, tmp_path):
 
 
 def test_db_upgrade_reports_the_revision(db, tmp_path):
-    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0004"
-    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0004"
+    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0005"
+    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0005"
 
 
 def test_admins_from_environment(db, tmp_path):
@@ -285,8 +286,8 @@ def test_unreachable_database_is_one_line(tmp_path):
         tmp_path,
         check=False,
     )
-    assert out.returncode == 1
-    assert out.stderr.startswith("genjin: database unreachable") and "Traceback" not in out.stderr
+    line = _error_line(out, 1)
+    assert line.startswith("genjin: database unreachable") and "check database.url" in line
 
 
 def test_cli_does_not_import_platform_sdks_or_web_stack(tmp_path):
@@ -391,3 +392,133 @@ def test_sqlite_online_backup_is_a_working_copy(tmp_path):
     assert out.strip().endswith("b.db")
     exported = json.loads(run(["export"], f"sqlite:///{tmp_path}/copies/b.db", tmp_path).stdout)
     assert [c["name"] for c in exported["customers"]] == ["华为"]
+
+
+# -- start-up errors: one line naming the cause and the fix, never a traceback -------------------
+def _error_line(result: subprocess.CompletedProcess, code: int) -> str:
+    """The single stderr line of a failed command (and its exit code)."""
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genjin: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run(
+            ["serve", "--port", str(port)], f"sqlite:///{tmp_path}/s.db", tmp_path, check=False
+        )
+    line = _error_line(out, 1)
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert "--port" in line  # the fix
+
+
+def test_postgresql_without_its_driver_is_one_line(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "psycopg.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    url = "postgresql+psycopg://admin:S3cretPw@127.0.0.1/genjin"
+    out = run(
+        ["say", "--chat", "c", "--as", "x", "/帮助"],
+        url,
+        tmp_path,
+        check=False,
+        PYTHONPATH=str(shadow),
+    )
+    line = _error_line(out, 1)
+    assert "'psycopg', which is not installed" in line and "pip install 'genjin[postgres]'" in line
+    assert "S3cretPw" not in line and "admin:***@127.0.0.1" in line
+
+
+def test_driver_the_project_does_not_ship_is_one_line(tmp_path):
+    out = run(["db", "current"], "postgresql+pg8000://admin:S3cretPw@h/g", tmp_path, check=False)
+    line = _error_line(out, 1)
+    assert "'pg8000', which is not installed" in line and "postgresql+psycopg://" in line
+    assert "S3cretPw" not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "what"),
+    [
+        ("foo://admin:S3cretPw@x/y", "names an unknown database type 'foo'"),
+        ("postgresql+psycopg//admin:S3cretPw@x/y", "is not a database URL"),
+        ("postgresql+psycopg://admin:S3cretPw@x:port/y", "is not a database URL"),
+    ],
+)
+def test_bad_database_url_is_one_line_without_the_password(tmp_path, url, what):
+    out = run(["say", "--chat", "c", "--as", "x", "/帮助"], url, tmp_path, check=False)
+    line = _error_line(out, 2)
+    assert "database.url" in line and what in line and "sqlite:///" in line  # the fix
+    assert "S3cretPw" not in line and "admin:***@" in line
+
+
+def test_missing_script_is_one_line(tmp_path):
+    out = run(
+        ["say", "--script", "week.jsonl"], f"sqlite:///{tmp_path}/m.db", tmp_path, check=False
+    )
+    line = _error_line(out, 2)
+    assert line.startswith("genjin: --script: file week.jsonl not found")
+    assert not (tmp_path / "m.db").exists()  # refused before touching the database
+
+
+def test_misspelled_environment_variable_stops_with_a_suggestion(tmp_path):
+    out = run(
+        ["say", "--chat", "c", "--as", "x", "/帮助"],
+        f"sqlite:///{tmp_path}/m.db",
+        tmp_path,
+        check=False,
+        GENJIN_FEISHU_APPSECRET="S3cretValue",
+    )
+    line = _error_line(out, 2)
+    assert line == (
+        "genjin: config: unknown environment variable GENJIN_FEISHU_APPSECRET "
+        "(did you mean GENJIN_FEISHU_APP_SECRET?)"
+    )
+
+
+def test_uncreatable_database_directory_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = run(
+        ["say", "--chat", "c", "--as", "x", "/帮助"],
+        f"sqlite:///{blocker}/sub/g.db",
+        tmp_path,
+        check=False,
+    )
+    line = _error_line(out, 1)
+    assert "cannot create" in line and "choose a writable path" in line
+
+
+def test_wrong_arguments_are_one_line(tmp_path):
+    out = run(["say", "--chatt", "c"], f"sqlite:///{tmp_path}/m.db", tmp_path, check=False)
+    line = _error_line(out, 2)
+    assert "unrecognized arguments: --chatt" in line and "--help" in line
+
+
+def test_database_url_in_logs_hides_the_password():
+    from bot.cli import _database_shown
+    from models.db import make_engine
+
+    engine = make_engine("postgresql+psycopg://admin:S3cretPw@127.0.0.1:1/g?password=Other0ne")
+    assert _database_shown(engine) == "postgresql+psycopg://admin:***@127.0.0.1:1/g?password=***"
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs GENJIN_TEST_DATABASE_URL")
+def test_serve_start_up_line_hides_the_database_password(tmp_path):
+    from sqlalchemy.engine import make_url
+
+    from tests.serving import genjin_serve
+
+    # The test server trusts local connections, so a password in the URL is accepted and unused.
+    url = make_url(PG_URL).set(password="S3cretPw").render_as_string(hide_password=False)
+    with pg_schema(url, "genjin_cli") as schema:
+        with genjin_serve(tmp_path, {"GENJIN_DATABASE_URL": schema.url}) as served:
+            pass
+    (line,) = [x for x in served.output().splitlines() if "genjin serving on" in x]
+    assert ":***@" in line and "S3cretPw" not in served.output()

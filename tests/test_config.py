@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import (
+    ENV_NOT_SETTINGS,
+    SECRET_KEYS,
+    ConfigError,
+    is_secret,
+    load_settings,
+    mask_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +72,7 @@ def test_file_values_and_env_overrides(tmp_path):
         ("", {"GENJIN_SERVER_PORT": "eighty"}, "server.port"),
         ("", {"GENJIN_DATABASE_URL": "genjin.db"}, "database.url"),
         ("", {"GENJIN_SENDER_GIVE_UP_AFTER_HOURS": "0"}, "sender.give_up_after_hours"),
+        ("", {"GENJIN_SERVER_SIGNED_MAX_AGE_SECONDS": "0"}, "server.signed_max_age_seconds"),
         ('[jobs]\ndigest_time = "25:00"\n', {}, "jobs.digest_time"),
         ('[jobs]\ndisabled = ["daily"]\n', {}, "jobs.disabled"),
         ('[calendar]\nholidays = ["2027-02-30"]\n', {}, "calendar.holidays"),
@@ -117,3 +125,140 @@ def test_missing_config_file_is_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "not found" in result.stderr
+
+
+# -- secrets never echoed; URLs shown without their password --------------------------------------
+SECRET = "S3cretValue998877"
+
+
+@pytest.mark.parametrize("key", sorted(SECRET_KEYS))
+def test_a_secret_with_a_wrong_type_is_named_but_never_shown(tmp_path, key):
+    section, name = key.split(".")
+    path = tmp_path / "config.toml"
+    path.write_text(f'[{section}]\n{name} = ["{SECRET}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    message = str(caught.value)
+    assert key in message and "not shown" in message
+    assert SECRET not in message
+
+
+def test_webhook_keys_given_as_an_environment_value_are_not_echoed():
+    env = {"GENJIN_WECOM_CHATS": f'{{"wrkA": {{"webhook_key": "{SECRET}"}}}}'}
+    with pytest.raises(ConfigError, match="wecom.chats") as caught:
+        load_settings(env=env)
+    assert SECRET not in str(caught.value)
+
+
+def test_keys_that_look_secret_are_treated_as_secret():
+    assert all(is_secret(key) for key in SECRET_KEYS)
+    assert is_secret('wecom.chats."wrkA".webhook_key') and is_secret("database.password")
+    assert not is_secret("feishu.app_id") and not is_secret("server.port")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg//admin:{SECRET}@db/genjin",  # "://" missing
+        f"postgresql+psycopg://admin:{SECRET}@db:port/genjin",  # port not a number
+        f"mysqlx://admin:{SECRET}@db/genjin",  # no such database type
+        f"admin:{SECRET}@db/genjin",
+    ],
+)
+def test_a_malformed_database_url_never_shows_its_password(url):
+    with pytest.raises(ConfigError, match="database.url") as caught:
+        load_settings(env={"GENJIN_DATABASE_URL": url})
+    assert SECRET not in str(caught.value) and "admin:***@" in str(caught.value)
+
+
+def test_a_platform_domain_with_a_password_is_masked():
+    env = {
+        "GENJIN_FEISHU_APP_ID": "cli_x",
+        "GENJIN_FEISHU_APP_SECRET": SECRET,
+        "GENJIN_FEISHU_VERIFICATION_TOKEN": SECRET,
+        "GENJIN_FEISHU_DOMAIN": f"ftp://u:{SECRET}@open.feishu.cn",
+    }
+    with pytest.raises(ConfigError, match="feishu.domain") as caught:
+        load_settings(env=env)
+    assert SECRET not in str(caught.value) and "u:***@open.feishu.cn" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:p4ss@h:5432/db", "postgresql+psycopg://u:***@h:5432/db"),
+        ("postgresql://u:p@ss/w@h/db", "postgresql://u:***@h/db"),  # unescaped @ and /
+        ("postgresql://u:pw?x@h/db", "postgresql://u:***@h/db"),  # unescaped ?
+        (
+            "postgresql://u@h/db?password=p4ss&sslmode=require",
+            "postgresql://u@h/db?password=***&sslmode=require",
+        ),
+        ("sqlite:///instance/genjin.db", "sqlite:///instance/genjin.db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ],
+)
+def test_mask_url(url, shown):
+    assert mask_url(url) == shown
+
+
+# -- GENJIN_* variables: a misspelled one stops the bot like an unknown key ------------------------
+# Misspellings the tests use on purpose (here and in test_cli.py).
+TYPOS = {
+    "GENJIN_DATABSE_URL",
+    "GENJIN_FEISHU_APPSECRET",
+    "GENJIN_TEST_DATABSE_URL",
+    "GENJIN_COLOUR",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("GENJIN_DATABSE_URL", "did you mean GENJIN_DATABASE_URL?"),
+        ("GENJIN_FEISHU_APPSECRET", "did you mean GENJIN_FEISHU_APP_SECRET?"),
+        ("genjin_server_port", "did you mean GENJIN_SERVER_PORT?"),
+        ("GENJIN_TEST_DATABSE_URL", "did you mean GENJIN_TEST_DATABASE_URL?"),
+        ("GENJIN_COLOUR", "settings are GENJIN_<SECTION>_<KEY>, see config.example.toml"),
+    ],
+)
+def test_unknown_environment_variable_is_refused_with_a_hint(name, hint):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={name: SECRET})
+    assert str(caught.value) == f"config: unknown environment variable {name} ({hint})"
+
+
+def test_non_setting_variables_are_allowed():
+    env = {name: "x" for name in ENV_NOT_SETTINGS} | {"GENJINX": "1", "PATH": "/bin"}
+    assert load_settings(env=env).database.url == "sqlite:///instance/genjin.db"
+
+
+def test_every_genjin_variable_the_project_mentions_is_known():
+    """The README, docs, tests, benchmarks and CI use only names the check accepts."""
+    import dataclasses
+    import re
+
+    settings = load_settings(env={})
+    known = set(ENV_NOT_SETTINGS) | {
+        f"GENJIN_{section.name}_{key.name}".upper()
+        for section in dataclasses.fields(settings)
+        if dataclasses.is_dataclass(getattr(settings, section.name))
+        for key in dataclasses.fields(getattr(settings, section.name))
+    }
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "config.example.toml"]
+    for folder in ("docs", "tests", "bench", ".ci", "bot"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    mentioned = set()
+    for file in files:
+        text = file.read_text(encoding="utf-8", errors="ignore")
+        mentioned |= set(re.findall(r"\bGENJIN_[A-Z0-9_]*[A-Z0-9]\b(?![_*<])", text))
+    mentioned -= TYPOS
+    assert mentioned and mentioned <= known, sorted(mentioned - known)
+
+
+def test_unreadable_config_file_is_one_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path, env={})  # a directory
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[bot]\nname = "\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path, env={})

@@ -72,38 +72,41 @@ def test_url_verification_is_answered(feishu):
     assert _inbox(feishu.runtime) == []
 
 
-def _signed(event: dict, key: str = ENCRYPT_KEY) -> tuple[bytes, dict]:
-    return signed_encrypted_request(event, key)
+def _signed(event: dict, ts: int, key: str = ENCRYPT_KEY) -> tuple[bytes, dict]:
+    """A signed, encrypted request stamped ``ts`` (epoch seconds, from the test's clock)."""
+    return signed_encrypted_request(event, key, timestamp=ts)
 
 
 def _forgeries() -> list[tuple[str, object]]:
-    def wrong_signature():
-        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT))
+    def wrong_signature(ts):
+        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT), ts)
         headers["X-Lark-Signature"] = "0" * 64
         return body, headers, 403
 
-    def no_signature_headers():
-        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT))
+    def no_signature_headers(ts):
+        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT), ts)
         for h in ("X-Lark-Signature", "X-Lark-Request-Timestamp", "X-Lark-Request-Nonce"):
             del headers[h]
         return body, headers, 401
 
-    def wrong_key():
+    def wrong_key(ts):
         body, headers = _signed(
-            message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT), key="not-our-key"
+            message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT), ts, key="not-our-key"
         )
         return body, headers, 403
 
-    def wrong_token():
-        body, headers = _signed(message_event("@_user_1 /帮助", token="vt_forged", chat_id=CHAT))
+    def wrong_token(ts):
+        body, headers = _signed(
+            message_event("@_user_1 /帮助", token="vt_forged", chat_id=CHAT), ts
+        )
         return body, headers, 403
 
-    def plaintext_unsigned():
+    def plaintext_unsigned(ts):
         body = json.dumps(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT)).encode()
         return body, {"Content-Type": "application/json"}, 401
 
-    def tampered_body():
-        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT))
+    def tampered_body(ts):
+        body, headers = _signed(message_event("@_user_1 /帮助", token=TOKEN, chat_id=CHAT), ts)
         return body.replace(b'"encrypt": "', b'"encrypt": "A'), headers, 403
 
     return [
@@ -118,7 +121,7 @@ def _forgeries() -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize(("name", "build"), _forgeries())
 def test_forged_requests_are_refused_and_store_nothing(feishu, name, build):
-    body, headers, status = build()
+    body, headers, status = build(feishu.now_ms() // 1000)
     response = feishu.client.post("/webhook/feishu", data=body, headers=headers)
     assert response.status_code == status, (name, response.get_data(as_text=True))
     assert _inbox(feishu.runtime) == []
@@ -135,7 +138,7 @@ def _malformed() -> list[tuple[str, bytes]]:
 
 @pytest.mark.parametrize(("name", "body"), _malformed())
 def test_malformed_signed_requests_are_4xx_and_store_nothing(feishu, name, body):
-    ts, nonce = "1716952000", "n1"
+    ts, nonce = str(feishu.now_ms() // 1000), "n1"
     headers = {
         "Content-Type": "application/json",
         "X-Lark-Request-Timestamp": ts,
@@ -162,10 +165,63 @@ def test_replayed_request_is_stored_once(feishu):
         chat_id=CHAT,
         mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
     )
-    body, headers = _signed(event)
+    body, headers = _signed(event, feishu.now_ms() // 1000)
     for _ in range(3):
         assert feishu.client.post("/webhook/feishu", data=body, headers=headers).status_code == 200
     assert len(_inbox(feishu.runtime)) == 1
+
+
+def _help_event(message_id: str) -> dict:
+    return message_event(
+        "@_user_1 /帮助",
+        token=TOKEN,
+        chat_id=CHAT,
+        message_id=message_id,
+        mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("skew", "accepted"),
+    [
+        (0, True),
+        (-3590, True),  # just inside server.signed_max_age_seconds (3600), both ways
+        (3590, True),
+        (-3610, False),  # a replay captured an hour ago
+        (3610, False),  # stamped in the future beyond the allowed skew
+    ],
+)
+def test_signed_request_outside_the_time_window_is_refused(feishu, caplog, skew, accepted):
+    caplog.set_level("WARNING", logger="bot.adapters.feishu")
+    now = feishu.now_ms() // 1000
+    body, headers = _signed(_help_event("om_fresh"), now + skew)
+    response = feishu.client.post("/webhook/feishu", data=body, headers=headers)
+    assert response.status_code == (200 if accepted else 403)
+    assert len(_inbox(feishu.runtime)) == (1 if accepted else 0)
+    refusals = [r for r in caplog.records if "signed_max_age_seconds" in r.getMessage()]
+    assert len(refusals) == (0 if accepted else 1)
+
+
+@pytest.mark.parametrize("timestamp", ["0", "1716952000", "soon"])
+def test_signed_request_from_1970_or_with_a_bogus_timestamp_is_refused(feishu, timestamp):
+    body, headers = signed_encrypted_request(
+        _help_event("om_old"), ENCRYPT_KEY, timestamp=timestamp
+    )
+    response = feishu.client.post("/webhook/feishu", data=body, headers=headers)
+    assert response.status_code == 403
+    assert _inbox(feishu.runtime) == []
+
+
+def test_time_window_follows_the_setting(engine, settings, clock, fake):  # noqa: F811
+    configure_feishu(settings, fake)
+    settings.server.signed_max_age_seconds = 60
+    chat = FeishuChat(Runtime(settings, engine=engine, clock=clock), fake)
+    now = chat.now_ms() // 1000
+    body, headers = _signed(_help_event("om_a"), now - 120)
+    assert chat.client.post("/webhook/feishu", data=body, headers=headers).status_code == 403
+    body, headers = _signed(_help_event("om_b"), now - 30)
+    assert chat.client.post("/webhook/feishu", data=body, headers=headers).status_code == 200
+    assert [row.message_id for row in _inbox(chat.runtime)] == ["om_b"]
 
 
 def test_rich_text_post_is_flattened(feishu):

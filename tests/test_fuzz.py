@@ -515,7 +515,8 @@ def test_feishu_signed_garbled_events_never_5xx(
         mentions=mentions,
     )
     event["event"]["message"].update(overrides)
-    body, headers = signed_encrypted_request(event, ENCRYPT_KEY)
+    ts = int(runtime.clock().timestamp())  # fresh on the runtime's clock: the body is tested
+    body, headers = signed_encrypted_request(event, ENCRYPT_KEY, timestamp=ts)
     response = client.post("/webhook/feishu", data=body, headers=headers)
     assert response.status_code < 500, (response.status_code, response.data[:200])
     if response.status_code != 200:
@@ -569,9 +570,10 @@ def test_wecom_signed_garbled_callbacks_never_5xx(wecom_client, data, method):
     runtime, client = wecom_client
     before = _inbox_count(runtime)
     enc = WecomCrypto(WECOM_TOKEN, WECOM_KEY, "").encrypt(json.dumps(data, ensure_ascii=False))
+    ts = str(int(runtime.clock().timestamp()))  # fresh on the runtime's clock: the body is tested
     query = {
-        "msg_signature": wecom_sign(WECOM_TOKEN, "1700000000", "n1", enc),
-        "timestamp": "1700000000",
+        "msg_signature": wecom_sign(WECOM_TOKEN, ts, "n1", enc),
+        "timestamp": ts,
         "nonce": "n1",
     }
     if method == "GET":
@@ -581,3 +583,94 @@ def test_wecom_signed_garbled_callbacks_never_5xx(wecom_client, data, method):
     assert response.status_code < 500, (response.status_code, response.data[:200])
     if response.status_code != 200 or method == "GET":
         assert _inbox_count(runtime) == before
+
+
+# -- 3c. deep nesting, JSON that is not an object, oversize headers and query strings ----------
+def _nested(depth: int, shape: str) -> bytes:
+    """JSON nested ``depth`` levels (closed or not): json.loads raises RecursionError on it."""
+    opener, closer = (b"[", b"]") if shape.startswith("array") else (b'{"a":', b"}")
+    middle = b"0" if opener != b"[" else b""
+    return opener * depth + middle + (closer * depth if shape.endswith("closed") else b"")
+
+
+deep_bodies = st.builds(
+    _nested,
+    st.integers(min_value=1_000, max_value=50_000),
+    st.sampled_from(["array-closed", "object-closed", "array-open", "object-open"]),
+)
+non_objects = json_values.filter(lambda v: not isinstance(v, dict)).map(
+    lambda v: json.dumps(v, ensure_ascii=False).encode()
+)
+huge_text = st.builds(
+    lambda n, c: c * n, st.integers(min_value=4_000, max_value=300_000), st.sampled_from("a%é華=&")
+)
+HOSTILE_PATHS = ["/webhook/feishu", "/webhook/wecom", "/sandbox/api/send"]
+HOSTILE_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture
+def hostile_client(engine, settings, clock, fake):  # noqa: F811
+    """Feishu, WeCom and the sandbox all on one app."""
+    configure_feishu(settings, fake)
+    settings.wecom.token = WECOM_TOKEN
+    settings.wecom.encoding_aes_key = WECOM_KEY
+    settings.wecom.domain = "http://127.0.0.1:9"
+    settings.server.sandbox = "on"
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    return runtime, create_app(settings, runtime).test_client()
+
+
+@HOSTILE_SETTINGS
+@given(deep_bodies, st.sampled_from(HOSTILE_PATHS))
+def test_deeply_nested_json_is_4xx_everywhere(hostile_client, body, path):
+    runtime, client = hostile_client
+    query = {"msg_signature": "0" * 40, "timestamp": "1", "nonce": "n"}
+    response = client.post(path, data=body, query_string=query, content_type="application/json")
+    assert 400 <= response.status_code < 500, (response.status_code, response.data[:200])
+    assert _inbox_count(runtime) == 0
+
+
+@HOSTILE_SETTINGS
+@given(non_objects | deep_bodies)
+def test_the_sandbox_refuses_every_json_that_is_not_an_object(hostile_client, body):
+    runtime, client = hostile_client
+    response = client.post("/sandbox/api/send", data=body, content_type="application/json")
+    assert response.status_code == 400, (response.status_code, response.data[:200])
+    assert _inbox_count(runtime) == 0
+
+
+@HOSTILE_SETTINGS
+@given(st.dictionaries(st.sampled_from(["chat", "as", "text", "x"]), json_values, max_size=4))
+def test_the_sandbox_stores_only_complete_string_messages(hostile_client, data):
+    runtime, client = hostile_client
+    before = _inbox_count(runtime)
+    response = client.post("/sandbox/api/send", json=data)
+    complete = all(isinstance(data.get(k), str) and data[k].strip() for k in ("chat", "as", "text"))
+    if complete and len(data["text"]) <= 2000:
+        assert response.status_code == 200
+        assert _inbox_count(runtime) == before + 1
+    else:
+        assert 400 <= response.status_code < 500, (response.status_code, response.data[:200])
+        assert _inbox_count(runtime) == before
+
+
+@HOSTILE_SETTINGS
+@given(
+    huge_text,
+    st.sampled_from(["query-value", "query-name", "header"]),
+    st.sampled_from([*HOSTILE_PATHS, "/sandbox/api/messages", "/"]),
+    st.sampled_from(["GET", "POST"]),
+)
+def test_oversize_query_strings_and_headers_never_5xx(hostile_client, big, where, path, method):
+    runtime, client = hostile_client
+    query = {"chat": big} if where == "query-value" else {big: "1"} if where == "query-name" else {}
+    headers = {"X-Big": big.encode("utf-8").decode("latin-1")} if where == "header" else {}
+    response = client.open(path, method=method, query_string=query, headers=headers, data=b"{}")
+    assert response.status_code < 500, (response.status_code, response.data[:200])
+    if path.startswith("/webhook/"):
+        assert 400 <= response.status_code < 500
+    assert _inbox_count(runtime) == 0

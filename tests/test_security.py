@@ -224,8 +224,9 @@ def test_undo_after_someone_else_changed_the_customer_is_refused(chat):
 def test_a_display_name_does_not_make_an_admin(chat):
     """/我是 老板 (or any name in [bot] admins) must not grant the admin role (was a hole)."""
     _world(chat)
-    assert chat.reply("/我是 老板", as_="李四").startswith("✅")
     before = _snapshot(chat)
+    assert chat.reply("/我是 老板", as_="李四").startswith("❌ “老板”已经是本群 老板 的名字")
+    assert chat.member("李四").name == "李四"
     reply = chat.reply("/设置 经理 @李四", as_="李四")
     _refused(chat, before, reply, "管理员")
     assert "你的角色：销售" in chat.reply("/设置", as_="李四")
@@ -643,19 +644,24 @@ def test_secrets_never_appear_in_logs_replies_health_or_metrics(
         )
 
     responses = []
-    body, headers = signed_encrypted_request(event("/跟进 华为 报价已发 明天回访", 1), FS_ENCRYPT)
+    ts = int(clock().timestamp())  # signed requests must be fresh on the runtime's clock
+    body, headers = signed_encrypted_request(
+        event("/跟进 华为 报价已发 明天回访", 1), FS_ENCRYPT, timestamp=ts
+    )
     responses.append(client.post("/webhook/feishu", data=body, headers=headers))
     assert responses[-1].status_code == 200
     secret_fake.fail_next(3, status=500, msg=f"boom {FS_SECRET[:3]}")  # a failing send
-    body, headers = signed_encrypted_request(event("/客户 华为", 2), FS_ENCRYPT)
+    body, headers = signed_encrypted_request(event("/客户 华为", 2), FS_ENCRYPT, timestamp=ts)
     responses.append(client.post("/webhook/feishu", data=body, headers=headers))
     # Forgeries: wrong signature, wrong token, wrong key, plain JSON.
-    body, headers = signed_encrypted_request(event("/我的", 3), FS_ENCRYPT)
+    body, headers = signed_encrypted_request(event("/我的", 3), FS_ENCRYPT, timestamp=ts)
     headers = {**headers, "X-Lark-Signature": "0" * 64}
     responses.append(client.post("/webhook/feishu", data=body, headers=headers))
-    body, headers = signed_encrypted_request(event("/我的", 4, token="wrong"), FS_ENCRYPT)
+    body, headers = signed_encrypted_request(
+        event("/我的", 4, token="wrong"), FS_ENCRYPT, timestamp=ts
+    )
     responses.append(client.post("/webhook/feishu", data=body, headers=headers))
-    body, headers = signed_encrypted_request(event("/我的", 5), "another-key")
+    body, headers = signed_encrypted_request(event("/我的", 5), "another-key", timestamp=ts)
     responses.append(client.post("/webhook/feishu", data=body, headers=headers))
     responses.append(client.post("/webhook/feishu", json=event("/我的", 6)))
     responses.append(
@@ -681,8 +687,8 @@ def test_secrets_never_appear_in_logs_replies_health_or_metrics(
         ensure_ascii=False,
     )
     enc = crypto.encrypt(plain)
-    query = {"msg_signature": sign(WC_TOKEN, "1700000000", "nonce", enc)}
-    query |= {"timestamp": "1700000000", "nonce": "nonce"}
+    query = {"msg_signature": sign(WC_TOKEN, str(ts), "nonce", enc)}
+    query |= {"timestamp": str(ts), "nonce": "nonce"}
     responses.append(client.post("/webhook/wecom", query_string=query, json={"encrypt": enc}))
     for _ in range(4):
         runtime.drain()
@@ -917,3 +923,106 @@ def test_a_chunked_body_over_the_limit_is_refused_by_the_real_server(tmp_path):
             assert conn.execute(sql("SELECT count(*) FROM inbox")).scalar() == 0
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Unauthenticated input: a 4xx and one log line, never a 500 or a traceback
+# --------------------------------------------------------------------------------------------
+DEEP_ARRAY = b"[" * 5000 + b"]" * 5000
+DEEP_OBJECT = b'{"a":' * 5000 + b"1" + b"}" * 5000
+WC_QUERY = {"msg_signature": "0" * 40, "timestamp": "1", "nonce": "n"}
+HOSTILE = {
+    "wecom-deep-array": ("POST", "/webhook/wecom", DEEP_ARRAY, WC_QUERY),
+    "wecom-deep-object": ("POST", "/webhook/wecom", DEEP_OBJECT, WC_QUERY),
+    "wecom-list": ("POST", "/webhook/wecom", b"[1,2]", WC_QUERY),
+    "wecom-huge-query": ("POST", "/webhook/wecom", b"{}", {"x": "a" * 100_000}),
+    "wecom-get-no-params": ("GET", "/webhook/wecom", b"", {"x": "a" * 100_000}),
+    "feishu-deep-array": ("POST", "/webhook/feishu", DEEP_ARRAY, {}),
+    "feishu-deep-object": ("POST", "/webhook/feishu", DEEP_OBJECT, {}),
+    "feishu-string": ("POST", "/webhook/feishu", b'"str"', {}),
+    "feishu-huge-query": ("POST", "/webhook/feishu", b"{}", {"x": "a" * 100_000}),
+    "sandbox-deep": ("POST", "/sandbox/api/send", DEEP_ARRAY, {}),
+    "sandbox-deep-object": ("POST", "/sandbox/api/send", DEEP_OBJECT, {}),
+    "sandbox-list": ("POST", "/sandbox/api/send", b"[1,2]", {}),
+    "sandbox-string": ("POST", "/sandbox/api/send", b'"str"', {}),
+    "sandbox-number": ("POST", "/sandbox/api/send", b"123", {}),
+    "sandbox-odd-types": ("POST", "/sandbox/api/send", b'{"chat":1,"as":[],"text":{}}', {}),
+    "sandbox-too-big": ("POST", "/sandbox/api/send", b'{"text":"' + b"x" * 5000 + b'"}', {}),
+    "sandbox-huge-cursor": ("GET", "/sandbox/api/messages", b"", {"in_after": "9" * 30}),
+    "unknown-platform": ("POST", "/webhook/nope", b"{}", {}),
+    "wrong-method": ("PUT", "/webhook/wecom", b"{}", {}),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_unauthenticated_input_is_4xx_with_one_log_line(engine, settings, clock, caplog, case):
+    settings.server.max_body_bytes = LIMIT
+    settings.server.sandbox = "on"
+    settings.feishu.app_id = "cli_hostile"
+    settings.feishu.app_secret = FS_SECRET
+    settings.feishu.verification_token = FS_TOKEN
+    settings.feishu.encrypt_key = FS_ENCRYPT
+    settings.feishu.bot_open_id = BOT_OPEN_ID
+    settings.wecom.token = WC_TOKEN
+    settings.wecom.encoding_aes_key = WC_AES
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    client = create_app(settings, runtime).test_client()
+    method, path, body, query = HOSTILE[case]
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = client.open(
+        path,
+        method=method,
+        data=body,
+        query_string=query,
+        headers={"Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, (response.status_code, response.data[:200])
+    assert "Traceback" not in response.get_data(as_text=True)
+    ours = [r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.INFO]
+    assert len(ours) == 1, [r.getMessage()[:120] for r in ours]
+    assert all(r.exc_info is None and r.levelno < logging.ERROR for r in caplog.records)
+    _stored_nothing(runtime)
+
+
+def test_a_signed_wecom_callback_nested_too_deep_is_400(engine, settings, clock, caplog):
+    from bot.adapters.wecom_crypto import WecomCrypto, sign
+
+    settings.wecom.token = WC_TOKEN
+    settings.wecom.encoding_aes_key = WC_AES
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    client = create_app(settings, runtime).test_client()
+    enc = WecomCrypto(WC_TOKEN, WC_AES, "").encrypt("[" * 5000 + "]" * 5000)
+    ts = str(int(clock().timestamp()))
+    query = {"msg_signature": sign(WC_TOKEN, ts, "n1", enc), "timestamp": ts, "nonce": "n1"}
+    caplog.set_level(logging.INFO)
+    response = client.post("/webhook/wecom", query_string=query, json={"encrypt": enc})
+    assert response.status_code == 400
+    assert all(r.exc_info is None and r.levelno < logging.ERROR for r in caplog.records)
+    _stored_nothing(runtime)
+
+
+def test_a_signed_feishu_message_with_deeply_nested_content_is_not_a_500(
+    engine, settings, clock, caplog
+):
+    settings.feishu.app_id = "cli_deep"
+    settings.feishu.app_secret = FS_SECRET
+    settings.feishu.verification_token = FS_TOKEN
+    settings.feishu.encrypt_key = FS_ENCRYPT
+    settings.feishu.bot_open_id = BOT_OPEN_ID
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    client = create_app(settings, runtime).test_client()
+    event = message_event(
+        "@_user_1 /我的",
+        chat_id=FS_CHAT,
+        open_id="ou_zhang",
+        token=FS_TOKEN,
+        message_id="om_deep",
+        content="[" * 5000 + "]" * 5000,
+        mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+    )
+    body, headers = signed_encrypted_request(event, FS_ENCRYPT, timestamp=int(clock().timestamp()))
+    caplog.set_level(logging.INFO)
+    response = client.post("/webhook/feishu", data=body, headers=headers)
+    assert response.status_code == 200  # signed: acknowledged, its unreadable content ignored
+    assert all(r.exc_info is None and r.levelno < logging.ERROR for r in caplog.records)

@@ -44,7 +44,10 @@ def test_sandbox_page_is_served_when_no_platform_is_configured(client):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "跟进助手 · 本地试用" in page
-    assert "textContent = e.text" in page  # bot text is never inserted as HTML
+    assert "<script>" not in page  # no inline script: the CSP forbids it
+    script = client.get("/sandbox/static/sandbox.js")
+    assert script.status_code == 200
+    assert "bubble.textContent = e.text" in script.get_data(as_text=True)  # never as HTML
 
 
 def test_sandbox_round_trip_through_the_pipeline(client, runtime):

@@ -38,7 +38,7 @@ TOKEN = "t0k3n"
 KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
 CHAT = "wrkCHAT001"
 HOOK = "hook-key-001"
-TS, NONCE = "1700000000", "n123"
+NONCE = "n123"
 
 
 def test_official_sample_message_decrypts():
@@ -125,12 +125,23 @@ class WecomChat:
             **extra,
         }
 
-    def post(self, data: dict[str, Any] | str, signature: str | None = None, **kw: Any) -> Any:
+    def ts(self, skew: float = 0) -> str:
+        """A callback timestamp: the runtime's clock (epoch seconds) plus ``skew``."""
+        return str(int(self.runtime.clock().timestamp() + skew))
+
+    def post(
+        self,
+        data: dict[str, Any] | str,
+        signature: str | None = None,
+        timestamp: str | None = None,
+        **kw: Any,
+    ) -> Any:
         plain = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
         enc = kw.pop("encrypt", None) or self.crypto.encrypt(plain)
+        ts = timestamp or self.ts()
         query = {
-            "msg_signature": signature or sign(TOKEN, TS, NONCE, enc),
-            "timestamp": TS,
+            "msg_signature": signature or sign(TOKEN, ts, NONCE, enc),
+            "timestamp": ts,
             "nonce": NONCE,
         }
         return self.client.post("/webhook/wecom", query_string=query, json={"encrypt": enc})
@@ -158,7 +169,8 @@ def wecom(engine, settings, clock, fake) -> WecomChat:
 
 def test_url_verification(wecom):
     echo = wecom.crypto.encrypt("1234567890")
-    query = {"msg_signature": sign(TOKEN, TS, NONCE, echo), "timestamp": TS, "nonce": NONCE}
+    ts = wecom.ts()
+    query = {"msg_signature": sign(TOKEN, ts, NONCE, echo), "timestamp": ts, "nonce": NONCE}
     response = wecom.client.get("/webhook/wecom", query_string={**query, "echostr": echo})
     assert response.status_code == 200 and response.data == b"1234567890"
     assert response.content_type.startswith("text/plain")
@@ -207,7 +219,7 @@ def test_forgeries_are_refused_and_store_nothing(wecom, forgery):
     elif forgery == "no_encrypt":
         response = wecom.client.post(
             "/webhook/wecom",
-            query_string={"msg_signature": "x", "timestamp": TS, "nonce": NONCE},
+            query_string={"msg_signature": "x", "timestamp": wecom.ts(), "nonce": NONCE},
             data=b"<xml/>",
         )
     else:
@@ -247,6 +259,50 @@ def test_events_are_acknowledged(wecom):
     assert wecom.inbox() == []
 
 
+# -- freshness: a correctly signed callback must be recent ---------------------------------------
+@pytest.mark.parametrize(
+    ("skew", "accepted"),
+    [
+        (0, True),
+        (-3590, True),  # just inside server.signed_max_age_seconds (3600), both ways
+        (3590, True),
+        (-3610, False),  # a replay captured an hour ago
+        (3610, False),  # stamped in the future beyond the allowed skew
+    ],
+)
+def test_signed_callback_outside_the_time_window_is_refused(wecom, caplog, skew, accepted):
+    caplog.set_level("WARNING", logger="bot.adapters.wecom")
+    response = wecom.post(wecom.body("/跟进 客户A 报价已发"), timestamp=wecom.ts(skew))
+    assert response.status_code == (200 if accepted else 403)
+    assert len(wecom.inbox()) == (1 if accepted else 0)
+    refusals = [r for r in caplog.records if "signed_max_age_seconds" in r.getMessage()]
+    assert len(refusals) == (0 if accepted else 1)
+
+
+@pytest.mark.parametrize("timestamp", ["0", "1700000000", "not-a-number"])
+def test_signed_callback_from_1970_or_with_a_bogus_timestamp_is_refused(wecom, timestamp):
+    response = wecom.post(wecom.body("/跟进 客户A 报价已发"), timestamp=timestamp)
+    assert response.status_code == 403
+    assert wecom.inbox() == []
+
+
+def test_url_verification_needs_a_fresh_timestamp(wecom):
+    echo = wecom.crypto.encrypt("1234567890")
+    for ts, status in ((wecom.ts(-7200), 403), (wecom.ts(7200), 403), (wecom.ts(), 200)):
+        query = {"msg_signature": sign(TOKEN, ts, NONCE, echo), "timestamp": ts, "nonce": NONCE}
+        response = wecom.client.get("/webhook/wecom", query_string={**query, "echostr": echo})
+        assert response.status_code == status, ts
+    assert response.data == b"1234567890"
+
+
+def test_time_window_follows_the_setting(engine, settings, clock, fake, wecom):
+    settings.server.signed_max_age_seconds = 60
+    narrow = WecomChat(Runtime(settings, engine=engine, clock=clock), fake)
+    assert narrow.post(narrow.body("/帮助"), timestamp=narrow.ts(-120)).status_code == 403
+    assert narrow.post(narrow.body("/帮助"), timestamp=narrow.ts(-30)).status_code == 200
+    assert len(narrow.inbox()) == 1
+
+
 def test_strip_bot_mention():
     assert strip_bot_mention("@跟进助手 /跟进 A", "跟进助手") == "/跟进 A"
     assert strip_bot_mention("＠销售助手\u3000/我的", "跟进助手") == "/我的"
@@ -272,6 +328,67 @@ def test_expired_response_url_falls_back_to_the_webhook(wecom):
     assert wecom.fake.responses() == []
     (posted,) = wecom.fake.webhook(HOOK)
     assert "客户B" in posted.content
+
+
+def _deliver_until_quiet(wecom: WecomChat, clock: Any, rounds: int = 6) -> None:
+    """Deliver again and again, the clock passing every back-off: any retry would happen."""
+    for _ in range(rounds):
+        wecom.runtime.deliver()
+        clock.advance(seconds=700)
+
+
+def _answer_late(wecom: WecomChat) -> None:
+    """WeCom takes the next post, and answers only after the adapter stopped waiting."""
+    wecom.runtime.settings.wecom.timeout_seconds = 0.3
+    wecom.fake.late_seconds = 1.0
+    wecom.fake.answer_late = 1
+
+
+def test_reply_answered_too_late_is_shown_once(wecom, clock):
+    """The response_url took the reply, then timed out: no retry, no webhook fallback."""
+    wecom.post(wecom.body("/跟进 客户A 报价已发", msgid="m7"))
+    wecom.runtime.dispatch()
+    _answer_late(wecom)
+    _deliver_until_quiet(wecom, clock)
+    (shown,) = wecom.fake.responses()
+    assert shown.target == "rm7" and "客户A" in shown.content
+    assert wecom.fake.webhook() == []
+    assert wecom.fake.requests == 1  # never posted again
+    (row,) = wecom.outbox()
+    assert row.status == FAILED and row.last_error.startswith("timeout: may have been delivered")
+
+
+def test_digest_answered_too_late_is_posted_once(wecom, clock):
+    """The push webhook has no idempotency key: a post that may have landed is not repeated."""
+    with wecom.runtime.sessions() as session, session.begin():
+        enqueue(
+            session, "wecom", CHAT, [OutgoingMessage("日报")], "d-late", clock(), job="daily_digest"
+        )
+    _answer_late(wecom)
+    _deliver_until_quiet(wecom, clock)
+    assert [m.content for m in wecom.fake.webhook(HOOK)] == ["日报"]
+    assert wecom.fake.requests == 1
+    (row,) = wecom.outbox()
+    assert row.status == FAILED and "may have been delivered" in row.last_error
+
+
+def test_refused_connections_are_retried_and_delivered_once(wecom, clock):
+    """Nothing left the machine: the reply and the digest are retried and each shown once."""
+    wecom.post(wecom.body("/跟进 客户B 已拜访", msgid="m8"))
+    wecom.runtime.dispatch()
+    with wecom.runtime.sessions() as session, session.begin():
+        enqueue(session, "wecom", CHAT, [OutgoingMessage("日报")], "d-refused", clock())
+    wecom.fake.stop()  # the port refuses connections
+    assert wecom.runtime.deliver() == 0
+    first = wecom.outbox()[0]
+    assert first.status == PENDING and first.attempts == 1 and "not sent" in first.last_error
+    wecom.fake.start()
+    _deliver_until_quiet(wecom, clock)
+    (reply,) = wecom.fake.responses()
+    assert reply.target == "rm8" and "客户B" in reply.content
+    assert [m.content for m in wecom.fake.webhook(HOOK)] == ["日报"]
+    assert wecom.fake.requests == 2
+    assert [row.status for row in wecom.outbox()] == [SENT, SENT]
 
 
 def test_a_chat_without_webhook_key_fails_permanently(wecom, clock):

@@ -51,7 +51,7 @@ def test_callback_through_genjin_serve(tmp_path: Path):
     crypto = WecomCrypto(TOKEN, KEY, "")
     try:
         with genjin_serve(tmp_path, env) as served:
-            ts, nonce = "1700000000", "abc"
+            ts, nonce = str(int(time.time())), "abc"  # `serve` runs on the real clock
             echo = crypto.encrypt("echo-42")
             query = urllib.parse.urlencode(
                 {

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from lark_oapi.api.im.v1 import (
 )
 
 from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.freshness import stale_reason
 from bot.config import BotSettings, FeishuSettings
 from bot.messages import (
     Card,
@@ -187,9 +189,18 @@ class FeishuAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, settings: FeishuSettings, bot: BotSettings) -> None:
+    def __init__(
+        self,
+        settings: FeishuSettings,
+        bot: BotSettings,
+        clock: Callable[[], float] | None = None,
+        signed_max_age_seconds: float = 3600.0,
+    ) -> None:
         self.settings = settings
         self.bot = bot
+        # Epoch seconds; the runtime passes its own clock (signed requests must be recent).
+        self._now = clock or time.time
+        self.signed_max_age_seconds = signed_max_age_seconds
         self._local = threading.local()
         self._bot_open_id = settings.bot_open_id
         self._client: lark.Client | None = None
@@ -242,6 +253,7 @@ class FeishuAdapter:
         if not self.settings.verification_token:
             # Long-connection set-ups may leave the token empty; the SDK would then check nothing,
             # so the webhook is simply not there.
+            log.info("feishu webhook refused (404): no verification_token (long connection mode)")
             return [], _json({"msg": "feishu webhook not configured"}, 404)
         raw = lark.RawRequest()
         raw.uri = req.path
@@ -255,6 +267,11 @@ class FeishuAdapter:
                 self.handler._verify_sign(raw, self.settings.encrypt_key)
             except Exception:
                 log.warning("feishu webhook refused (403): signature verification failed")
+                return [], _json({"msg": "forbidden"}, 403)
+            # The SDK never compares the signed timestamp with the clock: a replay would verify.
+            timestamp = raw.headers["X-Lark-Request-Timestamp"]
+            if stale := stale_reason(timestamp, self._now(), self.signed_max_age_seconds):
+                log.warning("feishu webhook refused (403): %s", stale)
                 return [], _json({"msg": "forbidden"}, 403)
         self._local.messages = []
         try:
@@ -310,7 +327,7 @@ class FeishuAdapter:
         )
         try:
             content = json.loads(message.content or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             content = {}
         bot_ids = self.bot_ids()
         to_me = message.chat_type == "p2p"
@@ -319,21 +336,23 @@ class FeishuAdapter:
         text = ""
         if message.message_type == "text":
             text = str(content.get("text", ""))
+        written: dict[str, str] = {}  # mention key → what the text shows instead
         for m in message.mentions or []:
             open_id = m.id.open_id if m.id else ""
             is_bot = open_id in bot_ids or (not bot_ids and _looks_like_bot(m, text, self.bot.name))
             keys[m.key] = (open_id, m.name or "")
             if is_bot:
                 to_me = True
-                text = text.replace(m.key, " ")
+                written[m.key] = " "
                 continue
             if m.key == "@_all":
-                text = text.replace(m.key, "＠所有人")
+                written[m.key] = "＠所有人"
                 continue
-            text = text.replace(m.key, f"@{m.name or open_id}")
+            written[m.key] = f"@{m.name or open_id}"
             mention = Mention(open_id, m.name or "")
             if mention not in mentions:
                 mentions.append(mention)
+        text = _replace_keys(text, written)
         if message.message_type == "post":
             text = flatten_post(content, bot_ids, keys)
             at_ids = [keys.get(k, (k, ""))[0] for k in _post_at_ids(content)]
@@ -523,6 +542,15 @@ class FeishuAdapter:
         except Exception as exc:
             log.warning("feishu: bot info unavailable (%s); telling the bot by its name", exc)
             return ""
+
+
+def _replace_keys(text: str, written: dict[str, str]) -> str:
+    """Each mention key replaced as a whole token: ``@_user_1`` never eats into ``@_user_10``."""
+    keys = sorted((k for k in written if k), key=len, reverse=True)
+    if not keys:
+        return text
+    pattern = re.compile("(?:" + "|".join(map(re.escape, keys)) + ")(?![0-9A-Za-z_])")
+    return pattern.sub(lambda m: written[m.group()], text)
 
 
 def _looks_like_bot(mention: Any, text: str, bot_name: str) -> bool:

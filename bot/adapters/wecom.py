@@ -5,10 +5,16 @@ as encrypted JSON. The callback is answered at once with an empty 200; the reply
 message's ``response_url`` (one use, valid one hour). Scheduled and proactive messages, and
 replies whose response_url is spent, go through the group's 消息推送 webhook (20 per minute per
 key, markdown ≤ 4096 bytes). See docs/wecom.md.
+
+Neither endpoint takes an idempotency key, so a post whose outcome is unknown (the request went
+out whole, the answer did not come back) is never repeated: it may have been shown already. Only
+a post that provably never left (connection refused, name not resolved, connect timeout) and a
+refusal WeCom answered are retried.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -23,6 +29,7 @@ from urllib.parse import quote
 from flask import Request, Response
 
 from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.freshness import stale_reason
 from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
 from bot.config import BotSettings, WecomSettings
 from bot.messages import (
@@ -46,7 +53,12 @@ RATE_LIMITED = {45009}
 # Errors no retry can fix: invalid webhook key, content too long, bad type, empty content.
 PERMANENT = {93000, 40058, 40008, 44004}
 _SPENT_TOKENS = 1000  # response_urls remembered as used or expired
+# _post's errcode for a post that went out whole but got no answer: it may have been delivered.
+UNCONFIRMED = -1
 _LEADING_MENTION = re.compile(r"^[@＠]\S*[\s\u3000]*")
+# Spaces of every width as one: WeCom ends an ``@名字`` with U+2005, which must not glue the name
+# to what follows (the @-mentions of a command are read from this text, see handlers.people).
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
 def strip_bot_mention(text: str, bot_name: str = "") -> str:
@@ -150,12 +162,15 @@ class WecomAdapter:
         bot: BotSettings,
         clock: Callable[[], float] | None = None,
         max_body_bytes: int = MAX_BODY,
+        signed_max_age_seconds: float = 3600.0,
     ) -> None:
         self.settings = settings
         self.bot = bot
         self.crypto = WecomCrypto(settings.token, settings.encoding_aes_key, settings.receive_id)
         self.max_body_bytes = max_body_bytes
-        # Seconds; the runtime passes its own clock so tests need no sleeping.
+        self.signed_max_age_seconds = signed_max_age_seconds
+        # Epoch seconds; the runtime passes its own clock so tests need no sleeping.
+        self._now = clock or time.time
         self._per_key = SlidingWindow(PER_MINUTE, 60.0, clock or time.monotonic)
         self._spent: dict[str, None] = {}  # response_urls known to be used or expired
         self._spent_lock = threading.Lock()
@@ -170,9 +185,13 @@ class WecomAdapter:
                     args["msg_signature"], args["timestamp"], args["nonce"], args["echostr"]
                 )
             except KeyError:
+                log.warning("wecom URL verification malformed (400): a parameter is missing")
                 return [], _text("bad request", 400)
             except WecomCryptoError as exc:
                 log.warning("wecom URL verification refused (403): %s", exc)
+                return [], _text("forbidden", 403)
+            if stale := self._stale(args["timestamp"]):
+                log.warning("wecom URL verification refused (403): %s", stale)
                 return [], _text("forbidden", 403)
             return [], _text(plain, 200)
         if (req.content_length or 0) > self.max_body_bytes:
@@ -180,15 +199,17 @@ class WecomAdapter:
             return [], _text("too large", 413)
         body = req.get_data(cache=False)
         if len(body) > self.max_body_bytes:
+            log.warning("wecom callback refused (413): over %s bytes", self.max_body_bytes)
             return [], _text("too large", 413)
         if not all(args.get(k) for k in ("msg_signature", "timestamp", "nonce")):
+            log.warning("wecom callback refused (403): no signature")
             return [], _text("forbidden", 403)
         try:
             envelope = json.loads(body)
             encrypt = envelope["encrypt"]
             if not isinstance(encrypt, str):
                 raise TypeError("encrypt is not a string")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep nesting
             log.warning("wecom callback malformed (400)")
             return [], _text("bad request", 400)
         try:
@@ -198,11 +219,14 @@ class WecomAdapter:
         except WecomCryptoError as exc:
             log.warning("wecom callback refused (403): %s", exc)
             return [], _text("forbidden", 403)
+        if stale := self._stale(args["timestamp"]):
+            log.warning("wecom callback refused (403): %s", stale)
+            return [], _text("forbidden", 403)
         try:
             data = json.loads(plain)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             log.warning("wecom callback decrypted to something that is not a JSON object (400)")
             return [], _text("bad request", 400)
         try:
@@ -218,6 +242,10 @@ class WecomAdapter:
             log.warning("wecom callback with an unexpected shape (400): %s", type(exc).__name__)
             return [], _text("bad request", 400)
         return ([message] if message is not None else []), _text("", 200)
+
+    def _stale(self, timestamp: str) -> str:
+        """Why a verified callback's timestamp is too far from our clock ('' when fresh)."""
+        return stale_reason(timestamp, self._now(), self.signed_max_age_seconds)
 
     def normalize(self, data: dict[str, Any]) -> IncomingMessage | None:
         """A decrypted robot callback → IncomingMessage (None for what we do not read)."""
@@ -250,7 +278,7 @@ class WecomAdapter:
             message_id=msgid,
             sender_id=user_id,
             sender_name=self.settings.names.get(user_id, ""),
-            text=re.sub(r"[ \t\u3000]+", " ", strip_bot_mention(text, self.bot.name)).strip(),
+            text=_SPACES.sub(" ", strip_bot_mention(text, self.bot.name)).strip(),
             to_me=True,
             chat_type="group" if group else "p2p",
             reply_token=str(data.get("response_url") or ""),
@@ -268,17 +296,21 @@ class WecomAdapter:
             },
             ensure_ascii=False,
         )
-        envelope = self.crypto.encrypt_json_reply(welcome, nonce)
+        envelope = self.crypto.encrypt_json_reply(welcome, nonce, str(int(self._now())))
         return Response(json.dumps(envelope), 200, content_type="application/json")
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, item: OutboundItem) -> SendResult:
-        """Reply through the response_url when there is one, else the chat's push webhook."""
+        """Reply through the response_url when there is one, else the chat's push webhook.
+
+        A post that may have been delivered (no answer) is final: never re-posted, and never
+        followed by the webhook, which would show the reply twice.
+        """
         token = item.reply_token
         if token and not self._is_spent(token):
             content = render_markdown(item.message, RESPONSE_URL_LIMIT, mention_tags=False)
             result, errcode = self._post(token, content)
-            if result.ok:
+            if result.ok or errcode == UNCONFIRMED:
                 self._mark_spent(token)
                 return result
             if errcode is None or result.deferred:  # network, 5xx or rate limit: retry it
@@ -312,7 +344,12 @@ class WecomAdapter:
                 self._spent.pop(next(iter(self._spent)))
 
     def _post(self, url: str, content: str) -> tuple[SendResult, int | None]:
-        """POST one markdown message; (result, errcode) with errcode None for network/5xx."""
+        """POST one markdown message; (result, errcode).
+
+        errcode is None when the message was not delivered and may be retried (not sent, or a
+        5xx), UNCONFIRMED when it went out whole but no answer came back (a permanent failure:
+        it may have been delivered, and neither endpoint can tell a retry from a new message).
+        """
         body = json.dumps(
             {"msgtype": "markdown", "markdown": {"content": content}}, ensure_ascii=False
         ).encode("utf-8")
@@ -330,7 +367,17 @@ class WecomAdapter:
             if 400 <= exc.code < 500:
                 return SendResult(ok=False, error=error, permanent=True), exc.code
             return SendResult(ok=False, error=error), None
-        except (OSError, ValueError) as exc:  # URLError, timeouts, a malformed URL
+        except urllib.error.URLError as exc:  # urllib wraps errors before the request was sent
+            return SendResult(ok=False, error=f"not sent: {exc.reason}"[:500]), None
+        except (OSError, http.client.HTTPException) as exc:  # sent whole; the answer never came
+            what = "timeout" if isinstance(exc, TimeoutError) else "no answer"
+            error = (
+                f"{what}: may have been delivered ({type(exc).__name__} after the request was "
+                f"sent to {where}); not re-posted, WeCom cannot tell a retry from a new message"
+            )
+            log.warning("wecom: %s", error)
+            return SendResult(ok=False, error=error[:500], permanent=True), UNCONFIRMED
+        except ValueError as exc:  # a malformed URL
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500]), None
         try:
             answer = json.loads(raw or b"{}")
