@@ -7,7 +7,7 @@ from handlers.context import Context
 from handlers.format import customer_label, member_label
 from handlers.registry import CommandError, command
 from models.customers import Changes, move_stage
-from models.parsing import sanitize_user_text, split_first
+from models.parsing import split_first
 
 
 @command(
@@ -22,15 +22,13 @@ def assign(ctx: Context, args: str) -> Reply:
     """Set the owner, move 线索 to 已分配 and start the response clock."""
     ctx.require_manager("分配客户")
     name, rest = split_first(args)
-    mentions = [w for w in rest.split() if w[0] in "@＠"]
     if not name or name[0] in "@＠":
         raise ctx.usage("请先写客户名称，再 @ 负责人")
-    if len(mentions) != 1:
+    owners, _ = ctx.people(rest, "找不到群成员 ＠，请用 @ 选择负责人")
+    if len(owners) != 1:
         raise ctx.usage("请 @ 一位负责人")
+    (owner,) = owners
     customer, _ = ctx.find_customer(name)
-    owner = ctx.member_from_mention(mentions[0])
-    if owner is None:
-        raise ctx.usage(f"找不到群成员 {sanitize_user_text(mentions[0], 20)}，请用 @ 选择负责人")
     if customer.owner_id == owner.id:
         raise CommandError(f"ℹ️ {customer_label(customer)} 的负责人已经是 {member_label(owner)}")
     changes = Changes()

@@ -7,9 +7,13 @@ from datetime import datetime, timedelta
 from bot.messages import Reply
 from handlers.context import Context
 from handlers.format import customer_label, fmt_date, fmt_money
+from handlers.registry import CommandError
+from models.calendar import calendar_from_settings
 from models.customer import Customer
 from models.customers import Changes
-from models.parsing import DateHit, core_name, find_when, sanitize_user_text
+from models.dates import DateHit, DateProblem, DateReading, read_exact, read_note
+from models.money import Approximate, Foreign, Unreadable
+from models.parsing import core_name, sanitize_user_text
 from models.stages import infer_stage, parse_stage_name
 
 MAX_NAME = 40
@@ -44,9 +48,25 @@ def set_follow_up(customer: Customer, hit: DateHit | None, changes: Changes) -> 
         changes.set(customer, next_follow_up_at=hit.when, next_follow_up_has_time=hit.has_time)
 
 
-def future_date(ctx: Context, text: str) -> DateHit | None:
-    """The first date in ``text`` that is today or later."""
-    return find_when(text, ctx.now)
+def read_date(ctx: Context, text: str) -> DateReading:
+    """What ``text`` says about the next date, in the chat's calendar; refuses or asks on a problem."""
+    reading = read_note(text, ctx.now, calendar_from_settings(ctx.settings.calendar))
+    if reading.problem is not None:
+        raise date_error(ctx, reading.problem)
+    return reading
+
+
+def date_error(ctx: Context, problem: DateProblem) -> CommandError:
+    """The reply to an impossible date (❌ reason) or an ambiguous one (🤔 question), with an example."""
+    if problem.kind == "ask":
+        example = ctx.command.example if ctx.command else "/帮助"
+        return CommandError(f"🤔 {problem.reason}\n例如：{example}")
+    return ctx.usage(problem.reason)
+
+
+def passed_note(past: DateHit) -> str:
+    """Why a date written in a note did not become the next follow-up."""
+    return f"ℹ️ {fmt_date(past.when, past.has_time)} 已经过去，没有设为下次跟进"
 
 
 def check_new_name(ctx: Context, name: str) -> str:
@@ -58,11 +78,19 @@ def check_new_name(ctx: Context, name: str) -> str:
         raise ctx.usage(f"客户名称太长了（最多 {MAX_NAME} 个字）")
     if cleaned[0] in "@＠/" or any(ch in cleaned for ch in "<>\n"):
         raise ctx.usage(f"客户名称“{sanitize_user_text(cleaned, 20)}”里有不能用的字符")
-    if parse_stage_name(cleaned) or infer_stage(cleaned) or find_when(cleaned, ctx.now):
+    if parse_stage_name(cleaned) or infer_stage(cleaned) or _has_date(ctx, cleaned):
         raise ctx.usage(
             f"“{sanitize_user_text(cleaned, 20)}”不像客户名称，请把客户名称写在命令后面"
         )
     return cleaned
+
+
+def _has_date(ctx: Context, text: str) -> bool:
+    """True when the whole of ``text`` is a time expression (明天, 上周三, 2月30日), not a name.
+
+    A name may *contain* one: 今日头条, 周六福, 九号公司, 1号店, 客户08号00 are customers.
+    """
+    return any(read_exact(text, ctx.now, past=past) != DateReading() for past in (False, True))
 
 
 def mention_owner(ctx: Context, reply: Reply, customer: Customer) -> str:
@@ -78,3 +106,11 @@ def start_of_day(now: datetime) -> datetime:
 def end_of_day(now: datetime) -> datetime:
     """Local midnight at the end of ``now``'s day."""
     return start_of_day(now) + timedelta(days=1)
+
+
+def amount_problem(ctx: Context, reading: Approximate | Foreign | Unreadable) -> CommandError:
+    """The reply to an amount that is not exact: ask (🤔 约数) or refuse (❌), with an example."""
+    if isinstance(reading, Approximate):
+        example = ctx.command.example if ctx.command else "/帮助"
+        return CommandError(f"🤔 {reading.reason}\n例如：{example}")
+    return ctx.usage(reading.reason)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from bot.messages import Reply
 from handlers.common import (
     check_new_name,
     end_of_day,
-    future_date,
+    passed_note,
+    read_date,
     set_follow_up,
     summary_line,
 )
@@ -15,7 +18,8 @@ from handlers.format import customer_label, fmt_money
 from handlers.registry import command
 from models.customer import Customer
 from models.customers import CREATED, Changes, advance_stage, move_stage
-from models.parsing import find_amount, normalize_name, split_first
+from models.money import Approximate, Exact, Foreign, Unreadable, find_amounts
+from models.parsing import normalize_name, split_first
 from models.stages import LOST, infer_stage
 
 FOLLOWING = "跟进中"
@@ -59,35 +63,56 @@ def follow_up(ctx: Context, args: str) -> Reply:
     if inferred:
         advance_stage(customer, inferred, ctx.now, changes)
     lost = customer.stage == LOST  # logged, but a lost deal gets no date or amount changes
-    hit = None if lost else future_date(ctx, rest)
+    dated = None if lost else read_date(ctx, rest)
+    hit = dated.hit if dated else None
     if hit is not None:
         set_follow_up(customer, hit, changes)
     elif customer.next_follow_up_at is not None and customer.next_follow_up_at < end_of_day(
         ctx.now
     ):
         set_follow_up(customer, None, changes)
-    found = None if lost else find_amount(rest)
+    found, unclear = (None, None) if lost else _note_amount(rest)
     # "回款5万到账" is a payment, not the deal size: keep the contract amount.
     paid = found is not None and inferred == PAID
     if found is not None and not paid:
-        changes.set(customer, amount=found[0])
+        changes.set(customer, amount=found)
     changes.set(customer, last_activity_at=ctx.now)
     ctx.log(
         customer,
         "follow_up",
         changes,
         text=rest,
-        amount=found[0] if found else None,
+        amount=found,
         next_follow_up_at=hit.when if hit else None,
     )
     reply.line(summary_line(ctx, customer, changes))
+    if dated is not None and dated.past is not None and hit is None:
+        reply.line(passed_note(dated.past))
     if paid and found is not None:
         reply.line(
-            f"ℹ️ 回款金额请用 /回款 {customer_label(customer)} {fmt_money(found[0])} 登记，会累计到已回款"
+            f"ℹ️ 回款金额请用 /回款 {customer_label(customer)} {fmt_money(found)} 登记，会累计到已回款"
         )
+    if unclear is not None:
+        example = f"/跟进 {customer_label(customer)} 预算12万"
+        reply.line(f"ℹ️ 金额未记录：{unclear.reason}，例如：{example}")
     if lost:
         reply.line(f"ℹ️ 该客户已输单；要重新跟进请用 /阶段 {customer_label(customer)} 跟进中")
     return reply
+
+
+def _note_amount(text: str) -> tuple[Decimal | None, Approximate | Foreign | Unreadable | None]:
+    """The deal amount a note states (its first exact one), or the amount that is not exact.
+
+    Any rough, foreign or unreadable amount in the note means none is recorded: 报价5万美元，
+    服务费3千元 must not become a 3,000 元 deal.
+    """
+    exact: list[Decimal] = []
+    for mention in find_amounts(text):
+        reading = mention.reading
+        if not isinstance(reading, Exact):
+            return None, reading
+        exact.append(reading.value)
+    return (exact[0] if exact else None), None
 
 
 def _create(ctx: Context, name: str) -> Customer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from models.customer import Customer
 from models.parsing import sanitize_user_text
@@ -30,15 +30,33 @@ def fmt_date(value: datetime | date, has_time: bool = False) -> str:
 
 
 def fmt_money(amount: Decimal | None) -> str:
-    """5.5万 for large amounts, 8,000元 below ten thousand."""
+    """5.5万 when exact, else 34,004元 or 8,000元: never rounded, so replies show what was understood."""
     if amount is None:
         return "未填"
     amount = Decimal(amount)
-    if amount >= 10000:
-        wan = (amount / 10000).quantize(Decimal("0.01")).normalize()
-        return f"{wan:f}万"
+    wan = amount / 10000
+    if amount >= 10000 and wan == wan.quantize(Decimal("0.01")):
+        return f"{wan.quantize(Decimal('0.01')).normalize():f}万"
     value = amount.quantize(Decimal("0.01")).normalize()
     return f"{value:,f}元"
+
+
+def fmt_percent(part: Decimal | int, whole: Decimal | int) -> str:
+    """'67%' (rounded half up, never truncated), or '-' when there is nothing to divide."""
+    if not whole:
+        return "-"
+    ratio = Decimal(part) * 100 / Decimal(whole)
+    return f"{ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP)}%"
+
+
+def fmt_paid(paid: Decimal | None, amount: Decimal | None) -> str:
+    """'回款 20万 / 48万': payments so far against the contract amount (未填 when unknown)."""
+    return f"回款 {fmt_money(paid or Decimal(0))} / {fmt_money(amount)}"
+
+
+def fmt_late(days: int) -> str:
+    """'逾期 2 个工作日', or '已逾期' when it fell due today."""
+    return f"逾期 {days} 个工作日" if days else "已逾期"
 
 
 def fmt_ago(days: int) -> str:

@@ -1,78 +1,88 @@
-"""/我的 and /待办: a rep's own customers, most urgent first."""
+"""/我的 and /待办: a rep's own customers, most urgent first.
+
+Due and overdue are ``models.reports`` definitions, so /待办 lists exactly what the morning nudge
+and the digest call due or overdue for the same rep. Won deals are closed: /我的 shows their
+payments (回款 x / y) after the open ones, and /待办 never lists them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-
-from sqlalchemy import select
+from typing import NamedTuple
 
 from bot.messages import Reply
-from handlers.common import end_of_day, next_follow_up, start_of_day
 from handlers.context import Context
-from handlers.format import customer_label, fmt_ago
+from handlers.format import fmt_ago, fmt_date, fmt_late, fmt_paid
 from handlers.registry import command
-from models.customer import Customer
-from models.customers import follow_up_deadline
+from handlers.reports import report_context
+from models import reports
+from models.parsing import sanitize_user_text
+from models.stages import AFTER_SALES, LOST
 
 LIMIT = 20
+RANKS = {"overdue": 0, "today": 1, "later": 2}
 
 
-def _urgency(customer: Customer, now: datetime) -> tuple[int, float]:
-    """Sort key: overdue, due today, later, then no date (longest silent first)."""
-    due = customer.next_follow_up_at
-    if due is not None:
-        if follow_up_deadline(customer, now.tzinfo) <= now:
-            return 0, due.timestamp()
-        if due < end_of_day(now):
-            return 1, due.timestamp()
-        return 2, due.timestamp()
-    last = customer.last_activity_at or customer.created_at
-    return 3, last.timestamp()
+class _Row(NamedTuple):
+    """One of the sender's customers: its follow-up state and working days late."""
+
+    deal: reports.Deal
+    state: reports.FollowUpState | None
+    late: int
 
 
-def _line(index: int, customer: Customer, now: datetime) -> str:
-    """One customer with what is urgent about it."""
-    rank, _ = _urgency(customer, now)
-    due = next_follow_up(customer, now.tzinfo)
-    if rank == 0:
-        days = (
-            start_of_day(now).date() - customer.next_follow_up_at.astimezone(now.tzinfo).date()
-        ).days
-        state = f"⚠️ 逾期{f' {days} 天' if days > 0 else ''}（{due}）"
-    elif rank == 1:
-        state = f"📌 今天到期（{due}）"
-    elif rank == 2:
-        state = f"下次 {due}"
-    else:
-        last = customer.last_activity_at or customer.created_at
-        days = (now.date() - last.astimezone(now.tzinfo).date()).days
+def _urgency(row: _Row) -> tuple[int, float, int]:
+    """Overdue, due today, later, no date (longest silent first), then closed deals."""
+    deal = row.deal
+    if row.state is not None and deal.next_follow_up_at is not None:
+        return RANKS[row.state], deal.next_follow_up_at.timestamp(), deal.id
+    if reports.is_open(deal):
+        return 3, (deal.last_activity_at or deal.created_at).timestamp(), deal.id
+    return 4, deal.stage_entered_at.timestamp(), deal.id
+
+
+def _line(index: int, row: _Row, now: datetime) -> str:
+    """'1. 京东｜跟进中｜⚠️ 逾期 1 个工作日（11月27日(周五) 15:00）'."""
+    deal = row.deal
+    if row.state is not None and deal.next_follow_up_at is not None:
+        due = fmt_date(deal.next_follow_up_at.astimezone(now.tzinfo), deal.has_time)
+        state = {
+            "overdue": f"⚠️ {fmt_late(row.late)}（{due}）",
+            "today": f"📌 今天到期（{due}）",
+            "later": f"下次 {due}",
+        }[row.state]
+    elif reports.is_open(deal):
+        last = deal.last_activity_at or deal.created_at
+        days = (now.date() - reports.local_date(last, now.tzinfo)).days
         state = f"未设下次跟进，最近动态 {fmt_ago(days)}"
-    return f"{index}. {customer_label(customer)}｜{customer.stage}｜{state}"
+    else:
+        state = fmt_paid(deal.paid_amount, deal.amount)
+    return f"{index}. {sanitize_user_text(deal.name, 40)}｜{deal.stage}｜{state}"
 
 
-def _mine(ctx: Context) -> list[Customer]:
-    """The sender's open customers, most urgent first."""
-    rows = ctx.session.scalars(
-        select(Customer).where(
-            Customer.chat_id == ctx.chat.id,
-            Customer.owner_id == ctx.sender.id,
-            Customer.status != "lost",
-            Customer.stage != "售后",
-        )
-    ).all()
-    return sorted(rows, key=lambda c: _urgency(c, ctx.now))
+def _mine(ctx: Context) -> list[_Row]:
+    """The sender's customers except lost and after-sales ones, most urgent first."""
+    scope = report_context(ctx)
+    deals = [
+        d
+        for d in reports.deals(scope, owner_id=ctx.sender.id)
+        if d.stage not in (LOST, AFTER_SALES)
+    ]
+    late = {f.deal.id: f.days for f in reports.due_follow_ups(scope, deals)}
+    rows = [_Row(d, reports.follow_up_state(d, scope.now), late.get(d.id, 0)) for d in deals]
+    return sorted(rows, key=_urgency)
 
 
-def _listing(ctx: Context, title: str, customers: list[Customer], empty: str) -> Reply:
+def _listing(ctx: Context, title: str, rows: list[_Row], empty: str) -> Reply:
     """A numbered list cut to LIMIT with a '还有 N 个' line."""
     reply = Reply()
-    if not customers:
+    if not rows:
         return reply.line(empty)
-    reply.line(f"{title}（{len(customers)} 个）：")
-    for i, customer in enumerate(customers[:LIMIT], 1):
-        reply.line(_line(i, customer, ctx.now))
-    if len(customers) > LIMIT:
-        reply.line(f"还有 {len(customers) - LIMIT} 个…")
+    reply.line(f"{title}（{len(rows)} 个）：")
+    for i, row in enumerate(rows[:LIMIT], 1):
+        reply.line(_line(i, row, ctx.now))
+    if len(rows) > LIMIT:
+        reply.line(f"还有 {len(rows) - LIMIT} 个…")
     return reply
 
 
@@ -80,7 +90,7 @@ def _listing(ctx: Context, title: str, customers: list[Customer], empty: str) ->
     "我的",
     aliases=("wd", "mine", "my", "我的客户"),
     usage="/我的",
-    summary="我负责的客户，逾期和今天到期的排在前面",
+    summary="我负责的客户，逾期和今天到期的排在前面，已签约的显示回款进度",
     example="/我的",
     group="查看",
 )
@@ -101,5 +111,5 @@ def mine(ctx: Context, args: str) -> Reply:
 )
 def todo(ctx: Context, args: str) -> Reply:
     """What is due today or overdue for the sender."""
-    due = [c for c in _mine(ctx) if _urgency(c, ctx.now)[0] <= 1]
+    due = [row for row in _mine(ctx) if row.state in ("overdue", "today")]
     return _listing(ctx, "今天的待办", due, "🎉 今天没有到期或逾期的客户")

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers.common import check_new_name, summary_line
+from handlers.common import amount_problem, check_new_name, summary_line
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money, member_label
 from handlers.registry import CommandError, command
 from models.customer import Customer
 from models.customers import CREATED, Changes
-from models.parsing import (
-    match_name,
-    normalize_name,
-    parse_amount,
-    sanitize_user_text,
-    split_first,
-)
+from models.money import Exact, find_amounts, split_words, word_reading
+from models.parsing import normalize_name, sanitize_user_text, split_first
 
 
 @command(
@@ -31,30 +26,33 @@ def new_customer(ctx: Context, args: str) -> Reply:
     if not name:
         raise ctx.usage("请写上客户名称")
     name = check_new_name(ctx, name)
-    existing = match_name(name, ctx.candidates())
-    if existing.kind in ("exact", "alias", "core"):
-        other = ctx.session.get(Customer, existing.key)
-        owner = member_label(other.owner)
+    owners, rest = ctx.people(rest, "找不到群成员 ＠，请用 @ 选择负责人")
+    if len(owners) > 1:
+        raise ctx.usage("只能指定一位负责人")
+    other, _ = ctx.find_customer(name, new=True)  # a typo of a known name is asked about
+    if other is not None:
         raise CommandError(
-            f"❌ 客户 {customer_label(other)} 已存在（负责人 {owner}，阶段 {other.stage}），"
-            f"记录进展请用 /跟进 {customer_label(other)} 内容"
+            f"❌ 客户 {customer_label(other)} 已存在（负责人 {member_label(other.owner)}，"
+            f"阶段 {other.stage}），记录进展请用 /跟进 {customer_label(other)} 内容"
         )
-    owner = None
+    owner = owners[0] if owners else None
     amount = None
     source: list[str] = []
-    for word in rest.split():
-        if word[0] in "@＠":
-            if owner is not None:
-                raise ctx.usage("只能指定一位负责人")
-            owner = ctx.member_from_mention(word)
-            if owner is None:
-                raise ctx.usage(f"找不到群成员 {sanitize_user_text(word, 20)}，请用 @ 选择负责人")
-        elif (value := parse_amount(word)) is not None:
+    for start, end in split_words(rest):
+        word = rest[start:end]
+        if (reading := word_reading(word)) is not None:
+            if not isinstance(reading, Exact):
+                raise amount_problem(ctx, reading)
             if amount is not None:
                 raise ctx.usage("只能写一个金额")
-            amount = value
+            amount = reading.value
         else:
             source.append(word)
+    # A figure glued to other words (展会预算50万) is not a 来源: say so rather than store it there.
+    stray = find_amounts(" ".join(source))
+    if stray:
+        shown = sanitize_user_text(stray[0].reading.text, 20)
+        raise ctx.usage(f"金额“{shown}”请单独写，用空格和来源隔开")
     if owner is not None and owner.id != ctx.sender.id:
         ctx.require_manager("把客户分配给别人")
     customer = Customer(

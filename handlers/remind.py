@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers.common import set_follow_up, summary_line
+from handlers.common import read_date, set_follow_up, summary_line
 from handlers.context import Context
 from handlers.registry import command
 from models.customers import Changes
-from models.parsing import find_when, sanitize_user_text, split_first
+from models.parsing import sanitize_user_text, split_first
 
 
 @command(
@@ -27,14 +27,15 @@ def remind(ctx: Context, args: str) -> Reply:
     ctx.require_can_change(customer, "设提醒")
     if not rest:
         raise ctx.usage("请写上提醒时间")
-    hit = find_when(rest, ctx.now)
+    dated = read_date(ctx, rest)
+    hit = dated.hit
+    if hit is None and dated.past is not None:
+        raise ctx.usage("这个时间已经过去了，请写一个以后的时间")
     if hit is None:
         raise ctx.usage(
             f"没看懂时间“{sanitize_user_text(rest, 30)}”（要写以后的时间），"
             "可以写 明天、下周三、12月5日下午3点"
         )
-    if hit.when < ctx.now and hit.has_time:
-        raise ctx.usage("这个时间已经过去了，请写一个以后的时间")
     note = (rest[: hit.span[0]] + rest[hit.span[1] :]).strip()
     changes = Changes()
     set_follow_up(customer, hit, changes)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from bot.jobs import metrics
 from bot.jobs.base import JobContext, job_context
 from bot.jobs.digest import build_digest, month_events, name_of, progress_for
 from bot.jobs.weekly import build_weekly
 from bot.messages import Card, CardSection, OutgoingMessage, Table
+from handlers.common import date_error
 from handlers.context import Context
-from handlers.format import fmt_money
+from handlers.format import fmt_money, fmt_percent
 from handlers.registry import command
-from models.parsing import parse_when, sanitize_user_text
+from models import reports
+from models.dates import DateReading, read_exact
+from models.member import ROLE_REP
+from models.parsing import sanitize_user_text
 from models.stages import LADDER, LOST
 
-_RELATIVE = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2, "大前天": 3}
-_FULL = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
-_MONTH_DAY = re.compile(r"(\d{1,2})\s*[月/-]\s*(\d{1,2})\s*[日号]?")
 MEDALS = ("🥇", "🥈", "🥉")
 
 
@@ -28,27 +26,20 @@ def report_context(ctx: Context) -> JobContext:
     return job_context(ctx.session, ctx.chat, ctx.now, ctx.settings)
 
 
-def parse_past_day(text: str, now: datetime) -> date | None:
-    """A report date: 今天/昨天/前天, 2026-11-26, 11月26日 (latest such day not after today).
+def report_day(text: str, now: datetime) -> DateReading:
+    """A report date: 今天, 昨天, 上周三, 周三, 11月26日, 2026-11-26 (bare forms: latest up to today).
 
-    None when the text is not a date; a future date is returned as is for the caller to refuse.
+    The whole text must be the date; a future date is returned as is for the caller to refuse.
     """
-    today = now.date()
-    text = unicodedata.normalize("NFKC", text).strip()
-    if not text:
-        return today
-    if text in _RELATIVE:
-        return today - timedelta(days=_RELATIVE[text])
-    try:
-        if match := _FULL.fullmatch(text):
-            return date(*(int(g) for g in match.groups()))
-        if match := _MONTH_DAY.fullmatch(text):
-            month, day = int(match.group(1)), int(match.group(2))
-            found = date(today.year, month, day)
-            return found if found <= today else date(today.year - 1, month, day)
-    except ValueError:
-        return None
-    hit = parse_when(text, now)
+    if not text.strip():
+        return read_exact("今天", now, past=True)
+    return read_exact(text, now, past=True)
+
+
+def parse_past_day(text: str, now: datetime) -> date | None:
+    """The day ``report_day`` reads, or None when the text is not (exactly) a date."""
+    reading = report_day(text, now)
+    hit = reading.hit or reading.past
     return hit.when.date() if hit is not None else None
 
 
@@ -63,9 +54,13 @@ def parse_past_day(text: str, now: datetime) -> date | None:
 def daily(ctx: Context, args: str) -> OutgoingMessage:
     """The digest for today or a past day."""
     today = ctx.now.date()
-    day = parse_past_day(args, ctx.now)
-    if day is None:
+    reading = report_day(args, ctx.now)
+    if reading.problem is not None:
+        raise date_error(ctx, reading.problem)
+    hit = reading.hit or reading.past
+    if hit is None:
         raise ctx.usage(f"看不懂日期“{sanitize_user_text(args, 20)}”")
+    day = hit.when.date()
     if day > today:
         raise ctx.usage("不能查看未来的日报")
     return build_digest(report_context(ctx), day)[0]
@@ -75,18 +70,13 @@ def daily(ctx: Context, args: str) -> OutgoingMessage:
     "周报",
     aliases=("zb", "weekly"),
     usage="/周报",
-    summary="最近 7 天的周报：漏斗变化、签约输单、各人动态、目标、停滞最久的商机",
+    summary="本周（周一到现在）的周报：漏斗变化、签约输单、各人动态、目标、停滞最久的商机",
     example="/周报",
     group="查看",
 )
 def weekly(ctx: Context, args: str) -> OutgoingMessage:
-    """The weekly review of the seven days ending today."""
+    """The weekly review of this week, Monday to now (the same message as the Friday job)."""
     return build_weekly(report_context(ctx), ctx.now.date())[0]
-
-
-def _rate(part: int, whole: int) -> str:
-    """'45%' or '-' when there is nothing to divide."""
-    return f"{part * 100 // whole}%" if whole else "-"
 
 
 @command(
@@ -100,11 +90,11 @@ def _rate(part: int, whole: int) -> str:
 def funnel(ctx: Context, args: str) -> OutgoingMessage:
     """Counts and amounts per stage now, and how many got from each stage to the next."""
     jctx = report_context(ctx)
-    everyone = metrics.deals(jctx, active_only=False)
+    everyone = reports.deals(jctx)
     if not everyone:
         return OutgoingMessage("🔻 还没有客户。用 /新客户 或 /跟进 记录第一个客户吧")
-    now = metrics.funnel_now(everyone)
-    reached = metrics.reached_counts(metrics.furthest_stages(jctx, everyone))
+    now = reports.funnel_now(everyone)
+    reached = reports.reached_counts(reports.furthest_stages(jctx, everyone))
     rows = []
     for i, stage in enumerate(LADDER):
         figures = now.stages[stage]
@@ -114,15 +104,13 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
                 str(figures.count),
                 fmt_money(figures.amount) if figures.amount else "-",
                 str(reached[i]),
-                _rate(reached[i], reached[i - 1]) if i else "-",
+                fmt_percent(reached[i], reached[i - 1]) if i else "-",
             ]
         )
     lost = now.stages[LOST]
     rows.append([LOST, str(lost.count), fmt_money(lost.amount) if lost.amount else "-", "-", "-"])
     won = reached[LADDER.index("已签约")]
-    summary = (
-        f"共 {now.total} 个客户｜签约 {won} 个（{_rate(won, now.total)}）｜输单 {lost.count} 个"
-    )
+    summary = f"共 {now.total} 个客户｜签约 {won} 个（{fmt_percent(won, now.total)}）｜输单 {lost.count} 个"
     card = Card(
         title="🔻 销售漏斗",
         sections=[
@@ -143,23 +131,30 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
     "排行",
     aliases=("ph", "rank"),
     usage="/排行",
-    summary="本月各人排行：签约金额、回款、跟进次数、目标完成",
+    summary="本月各人排行：签约金额、回款、跟进次数、目标完成（经理和管理员有自己的客户才上榜）",
     example="/排行",
     group="查看",
 )
 def ranking(ctx: Context, args: str) -> OutgoingMessage:
-    """This month per member, by won amount, then payments, then follow-ups."""
+    """This month per rep, by won amount, then payments, then follow-ups.
+
+    Reps are ranked; managers and admins only when they own customers themselves.
+    """
     jctx = report_context(ctx)
     today = ctx.now.date()
-    members = metrics.members_by_id(jctx)
-    start = metrics.day_start(jctx, metrics.month_first(today))
-    figures = metrics.activity_counts(jctx, start, metrics.day_end(jctx, today))
+    members = reports.members_by_id(jctx)
+    start = reports.day_start(jctx, reports.month_first(today))
+    figures = reports.activity_counts(jctx, start, reports.day_end(jctx, today))
     events, month_start = month_events(jctx, today)
-    metrics.add_money(figures, events)
+    reports.add_money(figures, events)
     progress = {p.member_id: p for p in progress_for(jctx, today, events, month_start)}
-    for member_id in progress:
-        figures.setdefault(member_id, metrics.RepFigures(member_id))
-    figures.pop(None, None)
+    for goal_id in progress:
+        figures.setdefault(goal_id, reports.RepFigures(goal_id))
+    owning = reports.owners(jctx)
+    for member_id in list(figures):
+        member = members.get(member_id) if member_id is not None else None
+        if member is None or (ctx.role_of(member) != ROLE_REP and member.id not in owning):
+            del figures[member_id]
     if not figures:
         return OutgoingMessage(f"🏆 {today.month}月还没有任何记录，排行榜是空的")
     ordered = sorted(
@@ -168,7 +163,7 @@ def ranking(ctx: Context, args: str) -> OutgoingMessage:
     )
     rows = []
     for i, rep in enumerate(ordered):
-        goal = progress.get(rep.member_id)  # type: ignore[arg-type]
+        goal = progress.get(rep.member_id) if rep.member_id is not None else None
         rows.append(
             [
                 MEDALS[i] if i < len(MEDALS) else str(i + 1),
@@ -176,7 +171,9 @@ def ranking(ctx: Context, args: str) -> OutgoingMessage:
                 f"{fmt_money(rep.won_amount)}（{rep.won_count} 单）" if rep.won_count else "-",
                 fmt_money(rep.paid_amount) if rep.paid_amount else "-",
                 str(rep.follow_ups),
-                f"{goal.percent}%（目标 {fmt_money(goal.target)}）" if goal else "-",
+                f"{fmt_percent(goal.won, goal.target)}（目标 {fmt_money(goal.target)}）"
+                if goal
+                else "-",
             ]
         )
     title = f"🏆 {today.month}月排行（截至 {today.month}月{today.day}日）"

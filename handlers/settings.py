@@ -57,15 +57,12 @@ def settings(ctx: Context, args: str) -> Reply:
             "预警时间、周报时间、上班时间、阶段时限、未跟进天数、响应时限、开启、关闭"
         )
     ctx.require_admin("设置角色")
-    mentions = [w for w in rest.split() if w[0] in "@＠"]
-    if not mentions:
+    members, _ = ctx.people(rest)
+    if not members:
         raise ctx.usage("请 @ 要设置的人")
     reply = Reply()
     done = []
-    for word in mentions:
-        member = ctx.member_from_mention(word)
-        if member is None:
-            raise ctx.usage(f"找不到群成员 {sanitize_user_text(word, 20)}")
+    for member in members:
         member.role = role
         done.append(ctx.mention(reply, member))
     reply.line(f"✅ 已将 {'、'.join(done)} 设为{ROLE_NAMES[role]}")

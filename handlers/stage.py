@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from bot.messages import Reply
-from handlers.common import summary_line
+from handlers.common import amount_problem, summary_line
 from handlers.context import Context
-from handlers.format import customer_label, fmt_money
+from handlers.format import customer_label, fmt_money, fmt_paid
 from handlers.registry import CommandError, UsageError, command
 from models.customer import Customer
 from models.customers import Changes, move_stage
-from models.parsing import MAX_MONEY, parse_amount, sanitize_user_text, split_first
-from models.stages import ALL_STAGES, LOST, parse_stage_name, stage_index
-
-# A leading amount with thousands separators: ¥30,000 / 30,000元 / 1,200.50.
-_GROUPED_AMOUNT = re.compile(r"[¥￥]?\s*\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:元|块)?")
+from models.money import MAX_MONEY, Exact, find_amounts, leading_amount
+from models.parsing import sanitize_user_text, split_first
+from models.stages import (
+    AFTER_SALES,
+    ALL_STAGES,
+    LOST,
+    PAID,
+    SIGNED,
+    fully_paid,
+    parse_stage_name,
+    payment_stage,
+    stage_index,
+)
 
 
 def _target(ctx: Context, args: str, action: str) -> tuple[Customer, str]:
@@ -29,15 +36,23 @@ def _target(ctx: Context, args: str, action: str) -> tuple[Customer, str]:
     return customer, rest
 
 
-def _leading_amount(rest: str) -> tuple[Decimal | None, str]:
-    """An amount at the start of ``rest`` (``5万 首付``, ``¥30,000 尾款``), and the remaining note."""
-    grouped = _GROUPED_AMOUNT.match(rest)
-    if grouped:  # split_first would cut ¥30,000 at its comma
-        word, tail = grouped.group(), rest[grouped.end() :].lstrip(" ,:;、")
-    else:
-        word, tail = split_first(rest)
-    amount = parse_amount(word) if word else None
-    return (amount, tail) if amount is not None else (None, rest)
+def _leading_amount(ctx: Context, rest: str) -> tuple[Decimal | None, str]:
+    """The exact amount that starts ``rest`` (``5万 首付``, ``¥30,000 尾款``) and the note.
+
+    A first word that looks like money but is not exact (十多万, 5万美元, 很多钱) is asked about
+    or refused; so is a note that holds an amount when none leads (签了 48万), which would
+    otherwise be dropped.
+    """
+    reading, note = leading_amount(rest)
+    if reading is None:
+        stray = find_amounts(rest)
+        if stray:
+            shown = sanitize_user_text(stray[0].reading.text, 20)
+            raise ctx.usage(f"金额“{shown}”请紧跟在客户名后面写")
+        return None, rest
+    if not isinstance(reading, Exact):
+        raise amount_problem(ctx, reading)
+    return reading.value, note
 
 
 @command(
@@ -60,10 +75,37 @@ def stage(ctx: Context, args: str) -> Reply:
     return _move(ctx, customer, target, note)
 
 
+def _settled(customer: Customer, target: str, amount: Decimal | None) -> str:
+    """The payment rule: a won deal is 已回款 when its payments cover the contract, else 已签约."""
+    if target not in (SIGNED, PAID):
+        return target
+    label = customer_label(customer)
+    contract = amount if amount is not None else customer.amount
+    paid = customer.paid_amount or Decimal(0)
+    if contract is not None and paid > contract:
+        raise CommandError(
+            f"❌ 合同金额 {fmt_money(contract)} 少于已回款 {fmt_money(paid)}，请核对金额"
+        )
+    settled = payment_stage(contract, paid)
+    if target == PAID and settled != PAID:
+        raise CommandError(
+            f"❌ {label} 还没有回款完毕（{fmt_paid(paid, contract)}）；"
+            f"回款请用 /回款 {label} 金额 登记，回款够合同金额就是已回款"
+        )
+    if target == SIGNED and settled == PAID and amount is None:
+        raise CommandError(
+            f"ℹ️ {label} 已全部回款（{fmt_paid(paid, contract)}），所以在「已回款」阶段；"
+            f"合同金额有变请用 /签约 {label} 金额 更新"
+        )
+    return settled
+
+
 def _move(
     ctx: Context, customer: Customer, target: str, note: str, amount: Decimal | None = None
 ) -> Reply:
     """Apply a stage move (plus amount and note) and build the reply."""
+    kind = {SIGNED: "won", LOST: "lost"}.get(target, "stage")
+    target = _settled(customer, target, amount)
     changes = Changes()
     if not move_stage(customer, target, ctx.now, changes) and amount is None:
         raise CommandError(f"ℹ️ {customer_label(customer)} 已经在「{target}」阶段")
@@ -72,7 +114,6 @@ def _move(
     if amount is not None:
         changes.set(customer, amount=amount)
     changes.set(customer, last_activity_at=ctx.now)
-    kind = {"已签约": "won", LOST: "lost"}.get(target, "stage")
     ctx.log(customer, kind, changes, text=note, amount=amount)
     reply = Reply().line(summary_line(ctx, customer, changes))
     if target == LOST:
@@ -105,7 +146,7 @@ def quote(ctx: Context, args: str) -> Reply:
     """Move to 已报价."""
     customer, rest = _target(ctx, args, "改阶段")
     _forward(ctx, customer, "已报价")
-    amount, note = _leading_amount(rest)
+    amount, note = _leading_amount(ctx, rest)
     return _move(ctx, customer, "已报价", note, amount)
 
 
@@ -113,15 +154,16 @@ def quote(ctx: Context, args: str) -> Reply:
     "签约",
     aliases=("qy", "won", "赢单", "成交", "签单"),
     usage="/签约 客户 [合同金额] [备注]",
-    summary="标记已签约（赢单），可带合同金额",
+    summary="标记已签约（赢单），可带合同金额；已签约、已回款的客户再 /签约 可改合同金额",
     example="/签约 华为 48万",
     who="负责人、经理",
 )
 def won(ctx: Context, args: str) -> Reply:
-    """Move to 已签约."""
+    """Move to 已签约, or change a won deal's contract amount (the stage follows the payments)."""
     customer, rest = _target(ctx, args, "改阶段")
-    _forward(ctx, customer, "已签约")
-    amount, note = _leading_amount(rest)
+    if customer.stage != PAID:
+        _forward(ctx, customer, SIGNED)
+    amount, note = _leading_amount(ctx, rest)
     return _move(ctx, customer, "已签约", note, amount)
 
 
@@ -129,14 +171,14 @@ def won(ctx: Context, args: str) -> Reply:
     "回款",
     aliases=("hk", "payment", "收款"),
     usage="/回款 客户 金额 [备注]",
-    summary="登记一笔回款（可多次，累计）",
+    summary="登记一笔回款（可多次，累计）；累计够合同金额才算已回款，之前仍是已签约",
     example="/回款 华为 20万 首付款",
     who="负责人、经理",
 )
 def payment(ctx: Context, args: str) -> Reply:
-    """Record a payment; the first one moves the customer to 已回款."""
+    """Record a payment: the deal is 已签约 until the payments cover the contract, then 已回款."""
     customer, rest = _target(ctx, args, "登记回款")
-    amount, note = _leading_amount(rest)
+    amount, note = _leading_amount(ctx, rest)
     if amount is None:
         raise ctx.usage("请写上回款金额")
     if customer.stage == LOST:
@@ -146,20 +188,27 @@ def payment(ctx: Context, args: str) -> Reply:
     total_paid = (customer.paid_amount or Decimal(0)) + amount
     if total_paid >= MAX_MONEY:
         raise ctx.usage("累计回款金额太大了，请检查金额")
+    label, contract = customer_label(customer), customer.amount
+    if contract is not None and total_paid > contract:
+        raise CommandError(
+            f"❌ 累计回款 {fmt_money(total_paid)} 会超过合同金额 {fmt_money(contract)}，请核对金额；"
+            f"合同金额有变请先用 /签约 {label} 金额 更新"
+        )
     changes = Changes()
-    if stage_index(customer.stage) < stage_index("已回款"):
-        move_stage(customer, "已回款", ctx.now, changes)
-    changes.set(
-        customer,
-        paid_amount=total_paid,
-        last_activity_at=ctx.now,
-    )
+    changes.set(customer, paid_amount=total_paid, last_activity_at=ctx.now)
+    if customer.stage != AFTER_SALES:
+        move_stage(customer, payment_stage(contract, total_paid), ctx.now, changes)
     ctx.log(customer, "payment", changes, text=note, amount=amount)
     reply = Reply().line(summary_line(ctx, customer, changes) + f"｜回款 {fmt_money(amount)}")
-    total = f"累计回款 {fmt_money(customer.paid_amount)}"
-    if customer.amount:
-        total += f" / 合同 {fmt_money(customer.amount)}"
-    reply.line(total)
+    if contract is None:
+        reply.line(
+            f"累计回款 {fmt_money(total_paid)}；合同金额未填，"
+            f"填上才能判断是否回款完毕：/签约 {label} 金额"
+        )
+    elif fully_paid(contract, total_paid):
+        reply.line(f"累计{fmt_paid(total_paid, contract)}，已全部回款")
+    else:
+        reply.line(f"累计{fmt_paid(total_paid, contract)}，还差 {fmt_money(contract - total_paid)}")
     return reply
 
 

@@ -8,14 +8,16 @@ from datetime import date
 
 from sqlalchemy import select
 
-from bot.jobs import metrics
 from bot.jobs.base import JobContext, job_context
 from bot.jobs.digest import name_of
 from bot.messages import Reply
+from handlers.common import amount_problem
 from handlers.context import Context
-from handlers.format import fmt_money
+from handlers.format import fmt_money, fmt_percent
 from handlers.registry import command
-from models.parsing import parse_amount, sanitize_user_text
+from models import reports
+from models.money import Exact, split_words, word_reading
+from models.parsing import sanitize_user_text
 from models.target import Target
 
 _RELATIVE_MONTHS = {
@@ -69,20 +71,20 @@ def month_label(month: str, today: date) -> str:
     return f"{number}月" if year == today.year else f"{year}年{number}月"
 
 
-def month_progress(ctx: JobContext, month: str) -> list[metrics.TargetProgress] | None:
+def month_progress(ctx: JobContext, month: str) -> list[reports.TargetProgress] | None:
     """The month's targets with won and paid amounts up to now; None for a future month."""
     year, number = (int(part) for part in month.split("-"))
     first = date(year, number, 1)
     today = ctx.now.date()
     if first > today:
         return None
-    goals = metrics.targets(ctx, month)
+    goals = reports.targets(ctx, month)
     if not goals:
         return []
     following = date.fromisoformat(f"{_shift(first, 1)}-01")
-    end = min(metrics.day_start(ctx, following), ctx.now)
-    events = metrics.deal_events(ctx, metrics.day_start(ctx, first), end)
-    return metrics.target_progress(goals, events)
+    end = min(reports.day_start(ctx, following), ctx.now)
+    events = reports.deal_events(ctx, reports.day_start(ctx, first), end)
+    return reports.target_progress(goals, events)
 
 
 def _listing(ctx: Context, month: str) -> str:
@@ -90,10 +92,10 @@ def _listing(ctx: Context, month: str) -> str:
     today = ctx.now.date()
     jctx = job_context(ctx.session, ctx.chat, ctx.now, ctx.settings)
     label = month_label(month, today)
-    goals = metrics.targets(jctx, month)
+    goals = reports.targets(jctx, month)
     if not goals:
         return f"🎯 {label}还没有设目标。经理可用 /目标 @某人 金额 设置"
-    members = metrics.members_by_id(jctx)
+    members = reports.members_by_id(jctx)
     progress = month_progress(jctx, month)
     lines = [f"🎯 {label}目标："]
     if progress is None:
@@ -103,7 +105,8 @@ def _listing(ctx: Context, month: str) -> str:
     for i, p in enumerate(progress, 1):
         lines.append(
             f"{i}. {name_of(members, p.member_id)}｜目标 {fmt_money(p.target)}"
-            f"｜已签约 {fmt_money(p.won)}（{p.percent}%）｜已回款 {fmt_money(p.paid)}"
+            f"｜已签约 {fmt_money(p.won)}（{fmt_percent(p.won, p.target)}）"
+            f"｜已回款 {fmt_money(p.paid)}"
         )
     return "\n".join(lines)
 
@@ -127,22 +130,23 @@ def target(ctx: Context, args: str) -> Reply | str:
     if only_month is not None:
         return _listing(ctx, only_month)
     ctx.require_manager("设目标")
-    person = amount = month = None
-    for token in text.split():
-        if token[0] in "@＠":
-            if person is not None:
-                raise ctx.usage("一次只能给一个人设目标")
-            person = ctx.member_from_mention(token)
-            if person is None:
-                raise ctx.usage(f"找不到群成员 {sanitize_user_text(token, 20)}，请用 @ 选择")
-        elif (found_month := parse_month(token, today)) is not None:
+    people, text = ctx.people(text, "找不到群成员 ＠，请用 @ 选择")
+    if len(people) > 1:
+        raise ctx.usage("一次只能给一个人设目标")
+    person = people[0] if people else None
+    amount = month = None
+    for start, end in split_words(text):
+        token = text[start:end]
+        if (found_month := parse_month(token, today)) is not None:
             if month is not None:
                 raise ctx.usage("只能写一个月份")
             month = found_month
-        elif (found_amount := parse_amount(token)) is not None:
+        elif (reading := word_reading(token)) is not None:
+            if not isinstance(reading, Exact):
+                raise amount_problem(ctx, reading)
             if amount is not None:
                 raise ctx.usage("只能写一个金额")
-            amount = found_amount
+            amount = reading.value
         else:
             raise ctx.usage(f"看不懂“{sanitize_user_text(token, 20)}”")
     if person is None:
@@ -179,6 +183,7 @@ def target(ctx: Context, args: str) -> Reply | str:
     if progress is not None:
         mine = next(p for p in progress if p.member_id == person.id)
         reply.line(
-            f"{label}已签约 {fmt_money(mine.won)}（{mine.percent}%）｜已回款 {fmt_money(mine.paid)}"
+            f"{label}已签约 {fmt_money(mine.won)}（{fmt_percent(mine.won, mine.target)}）"
+            f"｜已回款 {fmt_money(mine.paid)}"
         )
     return reply

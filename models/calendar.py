@@ -33,7 +33,7 @@ __all__ = ["WorkCalendar", "calendar_from_settings"]
 logger = logging.getLogger(__name__)
 
 _ONE_DAY = timedelta(days=1)
-_KNOWN_DATES = [*chinese_calendar.holidays, *chinese_calendar.workdays]
+_KNOWN_DATES: list[date] = [*chinese_calendar.holidays, *chinese_calendar.workdays]
 _MIN_YEAR = min(d.year for d in _KNOWN_DATES)
 _MAX_YEAR = max(d.year for d in _KNOWN_DATES)
 # Years for which the Monday–Friday fallback was already announced in this process.
@@ -121,6 +121,30 @@ class WorkCalendar:
     def knows(self, year: int) -> bool:
         """True when chinesecalendar has holiday data for ``year``."""
         return _knows_year(year)
+
+    def covers(self, year: int) -> bool:
+        """True when ``year``'s days off are known: chinesecalendar has it or the config lists some."""
+        return _knows_year(year) or any(d.year == year for d in self._holidays | self._workdays)
+
+    def days_off_around(self, day: date, limit: int = 20) -> tuple[date, date] | None:
+        """First and last day of the run of days off containing ``day`` (None on a working day).
+
+        Around a holiday this is the whole block with its weekend (国庆: 10-01..10-07);
+        ``limit`` bounds the search each way.
+        """
+        day = _as_date(day)
+        if self.is_workday(day):
+            return None
+        first = last = day
+        for _ in range(limit):
+            if self.is_workday(first - _ONE_DAY):
+                break
+            first -= _ONE_DAY
+        for _ in range(limit):
+            if self.is_workday(last + _ONE_DAY):
+                break
+            last += _ONE_DAY
+        return first, last
 
     def is_workday(self, day: date) -> bool:
         """True on a working day: overrides, then chinesecalendar, then Monday–Friday."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from models.activity import Activity
 from models.customer import Customer
 from models.member import Member
-from models.stages import LOST, stage_index, status_for
+from models.stages import LOST, PAID, is_closed, payment_stage, stage_index, status_for
 
 _DATETIME_FIELDS = {"stage_entered_at", "last_activity_at", "next_follow_up_at", "assigned_at"}
 _DECIMAL_FIELDS = {"amount", "paid_amount"}
@@ -69,37 +69,25 @@ class Changes(dict[str, list[Any]]):
         return None
 
 
-def follow_up_deadline(customer: Customer, tz: Any) -> datetime | None:
-    """When the next follow-up counts as overdue: its time, or the end of its day if date-only."""
-    due = customer.next_follow_up_at
-    if due is None:
-        return None
-    if customer.next_follow_up_has_time:
-        return due
-    local = due.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-
-
-def stalled_since(customer: Customer) -> datetime:
-    """The stalled-deal clock: entering the stage, reset by any later activity."""
-    last = customer.last_activity_at
-    return max(customer.stage_entered_at, last) if last else customer.stage_entered_at
-
-
 def move_stage(customer: Customer, stage: str, now: datetime, changes: Changes) -> bool:
-    """Put the customer in ``stage`` (status follows); False when it is there already."""
+    """Put the customer in ``stage`` (status follows); False when it is there already.
+
+    A won or lost deal has nothing pending, so entering one clears the next follow-up.
+    """
     if customer.stage == stage:
         return False
     changes.set(customer, stage=stage, status=status_for(stage), stage_entered_at=now)
-    if stage == LOST:
+    if is_closed(stage):
         changes.set(customer, next_follow_up_at=None, next_follow_up_has_time=False)
     return True
 
 
 def advance_stage(customer: Customer, stage: str, now: datetime, changes: Changes) -> bool:
-    """Move forward only: never backwards, never out of 输单."""
+    """Move forward only: never backwards, never out of 输单, never to 已回款 before it is paid."""
     if customer.stage == LOST or stage == LOST:
         return False
+    if stage == PAID:
+        stage = payment_stage(customer.amount, customer.paid_amount)
     if stage_index(stage) <= stage_index(customer.stage):
         return False
     return move_stage(customer, stage, now, changes)

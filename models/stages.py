@@ -8,17 +8,25 @@ Inference policy (documented choice): a keyword only counts when it states a com
 whitespace) contains a negation or a future/intent marker before it (没, 未, 不, 准备, 打算,
 计划, 要, 将, 等, 催, 下周, 明天 ...) or a question marker after it (吗, 没, ?). So
 "准备报价" / "下周报价" / "等回款" / "催回款" / "签约了吗" never move the stage.
+
+Payment rule (documented choice): a deal is 已回款 exactly when its recorded payments (/回款) cover
+its contract amount; before that a signed deal stays 已签约 and shows 回款 x / y. Won (已签约,
+已回款, 售后) and lost (输单) deals are closed: nothing is pending on them, so they have no follow-up.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 
 LADDER: tuple[str, ...] = ("线索", "已分配", "跟进中", "已报价", "已签约", "已回款", "售后")
 LOST = "输单"
 ALL_STAGES: tuple[str, ...] = LADDER + (LOST,)
 WON_STAGES: frozenset[str] = frozenset({"已签约", "已回款", "售后"})
+SIGNED = "已签约"
+PAID = "已回款"
+AFTER_SALES = "售后"
 
 
 def stage_index(stage: str) -> int:
@@ -35,6 +43,21 @@ def status_for(stage: str) -> str:
     if stage in WON_STAGES:
         return "won"
     return "open"
+
+
+def is_closed(stage: str) -> bool:
+    """Won or lost: no follow-up is pending on the deal any more."""
+    return status_for(stage) != "open"
+
+
+def fully_paid(amount: Decimal | None, paid: Decimal | None) -> bool:
+    """Recorded payments cover a known contract amount."""
+    return amount is not None and amount > 0 and (paid or Decimal(0)) >= amount
+
+
+def payment_stage(amount: Decimal | None, paid: Decimal | None) -> str:
+    """The won stage the payments give a signed deal: 已回款 when fully paid, else 已签约."""
+    return PAID if fully_paid(amount, paid) else SIGNED
 
 
 _ALIASES: dict[str, tuple[str, ...]] = {

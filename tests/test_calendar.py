@@ -329,3 +329,19 @@ def test_calendar_from_settings_names_the_bad_key() -> None:
         calendar_from_settings(CalendarSettings(holidays=["2026-13-01"]))
     with pytest.raises(ValueError, match=r"\[calendar\] office_end"):
         calendar_from_settings(CalendarSettings(office_end="6pm"))
+
+
+# -- holiday blocks (节后, 国庆前 …) ---------------------------------------------------------------
+
+
+def test_days_off_around_a_holiday_is_the_whole_block(cal: WorkCalendar) -> None:
+    assert cal.days_off_around(date(2026, 10, 3)) == (date(2026, 10, 1), date(2026, 10, 7))
+    assert cal.days_off_around(date(2026, 2, 17)) == (date(2026, 2, 15), date(2026, 2, 23))
+    assert cal.days_off_around(date(2026, 3, 7)) == (date(2026, 3, 7), date(2026, 3, 8))
+    assert cal.days_off_around(date(2026, 10, 10)) is None  # a make-up Saturday
+
+
+def test_covers_a_year_chinesecalendar_or_the_config_knows() -> None:
+    assert WorkCalendar().covers(2026)
+    assert not WorkCalendar().covers(2099)
+    assert WorkCalendar(holidays=[date(2099, 1, 1)]).covers(2099)

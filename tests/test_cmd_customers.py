@@ -210,12 +210,12 @@ def test_customer_card_shows_owner_stage_amounts_and_history(chat):
     reply = chat.reply("/客户 腾讯", as_="李四")
     assert reply == (
         "【📇 腾讯】\n"
-        "负责人：张三｜阶段：已回款（赢单）\n"
+        "负责人：张三｜阶段：已签约（赢单）\n"  # 10万 of 28万 paid: still 已签约
         "金额：28万｜已回款：10万\n"
-        "下次跟进：12月2日(周三)\n"
+        "下次跟进：未设置\n"  # signing closed the deal's pending follow-up
         "来源：展会\n"
         "■ 最近记录\n"
-        "11月27日 张三 回款：首付款（已签约 → 已回款）｜10万\n"
+        "11月27日 张三 回款：首付款｜10万\n"
         "11月27日 张三 签约（已报价 → 已签约）｜28万\n"
         "11月27日 张三 跟进：报价已发 下周三回访（线索 → 已报价）\n"
         "11月27日 张三 建档｜30万"

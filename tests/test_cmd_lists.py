@@ -32,7 +32,7 @@ def test_mine_shows_overdue_first_after_time_passes(chat):
     chat.clock.advance(hours=25)
     assert chat.reply("/我的") == (
         "你负责的客户（4 个）：\n"
-        "1. 京东｜跟进中｜⚠️ 逾期 1 天（11月27日(周五) 15:00）\n"
+        "1. 京东｜跟进中｜⚠️ 已逾期（11月27日(周五) 15:00）\n"
         "2. 小米｜跟进中｜📌 今天到期（11月28日(周六)）\n"
         "3. 比亚迪｜跟进中｜下次 12月4日(周五)\n"
         "4. 美团｜跟进中｜未设下次跟进，最近动态 昨天"
@@ -43,7 +43,7 @@ def test_follow_up_time_passed_today_is_overdue_the_same_day(chat):
     chat.reply("/跟进 京东 聊了 今天下午3点")
     chat.clock.advance(hours=6)
     assert chat.reply("/待办") == (
-        "今天的待办（1 个）：\n1. 京东｜跟进中｜⚠️ 逾期（11月27日(周五) 15:00）"
+        "今天的待办（1 个）：\n1. 京东｜跟进中｜⚠️ 已逾期（11月27日(周五) 15:00）"
     )
 
 
@@ -66,7 +66,7 @@ def test_todo_lists_only_due_and_overdue_customers(chat):
     chat.clock.advance(hours=25)
     assert chat.reply("/待办") == (
         "今天的待办（2 个）：\n"
-        "1. 京东｜跟进中｜⚠️ 逾期 1 天（11月27日(周五) 15:00）\n"
+        "1. 京东｜跟进中｜⚠️ 已逾期（11月27日(周五) 15:00）\n"
         "2. 小米｜跟进中｜📌 今天到期（11月28日(周六)）"
     )
 

@@ -115,7 +115,7 @@ def test_rep_cannot_change_someone_elses_customer(owned, text, action):
         ("/阶段 华为 已报价", "已报价"),
         ("/报价 华为 5万", "已报价"),
         ("/签约 华为 48万", "已签约"),
-        ("/回款 华为 10万", "已回款"),
+        ("/回款 华为 10万", "已签约"),  # no contract amount: paid, not fully paid
         ("/输单 华为 价格太高", "输单"),
     ],
 )
@@ -193,14 +193,16 @@ def test_shortcuts_refuse_a_lost_customer(owned, text, reply):
 # --- /回款 ---------------------------------------------------------------------------------------
 
 
-def test_payments_accumulate(owned):
+def test_payments_accumulate_and_the_deal_is_paid_once_they_cover_the_contract(owned):
     owned.reply("/签约 华为 48万")
     first = owned.reply("/回款 华为 20万 首付款")
-    assert first == "✅ 华为｜已签约 → 已回款｜回款 20万\n累计回款 20万 / 合同 48万"
+    assert first == "✅ 华为｜已签约｜回款 20万\n累计回款 20万 / 48万，还差 28万"
+    assert owned.customer("华为").stage == "已签约"
     second = owned.reply("/回款 华为 ¥280,000 尾款")
-    assert second == "✅ 华为｜已回款｜回款 28万\n累计回款 48万 / 合同 48万"
+    assert second == "✅ 华为｜已签约 → 已回款｜回款 28万\n累计回款 48万 / 48万，已全部回款"
     customer = owned.customer("华为")
     assert (customer.paid_amount, customer.amount) == (Decimal("480000"), Decimal("480000"))
+    assert (customer.stage, customer.status) == ("已回款", "won")
     payments = [(a.kind, a.amount, a.text) for a in owned.activities() if a.kind == "payment"]
     assert payments == [
         ("payment", Decimal("200000"), "首付款"),
@@ -208,17 +210,27 @@ def test_payments_accumulate(owned):
     ]
 
 
-def test_payment_without_contract_amount_shows_the_total_only(owned):
+def test_payment_without_contract_amount_signs_the_deal_but_is_not_fully_paid(owned):
     assert owned.reply("/回款 华为 8000") == (
-        "✅ 华为｜跟进中 → 已回款｜回款 8,000元\n累计回款 8,000元"
+        "✅ 华为｜跟进中 → 已签约｜回款 8,000元\n"
+        "累计回款 8,000元；合同金额未填，填上才能判断是否回款完毕：/签约 华为 金额"
     )
-    assert owned.customer("华为").status == "won"
+    customer = owned.customer("华为")
+    assert (customer.stage, customer.status) == ("已签约", "won")
+    assert owned.reply("/签约 华为 8000") == "✅ 华为｜已签约 → 已回款｜金额 8,000元"
 
 
-@pytest.mark.parametrize("text", ["/回款 华为", "/回款 华为 首付款", "/回款 华为 0"])
-def test_payment_needs_an_amount(owned, text):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("/回款 华为", "请写上回款金额"),
+        ("/回款 华为 首付款", "请写上回款金额"),
+        ("/回款 华为 0", "看不懂金额“0”，金额要大于零"),
+    ],
+)
+def test_payment_needs_an_amount(owned, text, reason):
     before = stored(owned)
-    assert owned.reply(text) == "❌ 请写上回款金额\n例如：/回款 华为 20万 首付款"
+    assert owned.reply(text) == f"❌ {reason}\n例如：/回款 华为 20万 首付款"
     assert_nothing_saved(owned, before)
 
 

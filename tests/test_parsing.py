@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from models.dates import read_note
 from models.parsing import (
     Candidate,
     DateHit,
@@ -251,7 +252,6 @@ def test_parse_when_rejects_past_garbage_and_extra_words(expr: str) -> None:
         (MONTH_END, "下周三", _d(2026, 12, 9)),
         (MONTH_END, "下个月", _d(2026, 12, 1)),
         (MONTH_END, "5号", _d(2026, 12, 5)),
-        (MONTH_END, "31号", _d(2026, 12, 31)),
         (MONTH_END, "明天", _d(2026, 12, 1)),
         (YEAR_END, "月底", _d(2026, 12, 31)),
         (YEAR_END, "年底", _d(2026, 12, 31)),
@@ -261,7 +261,6 @@ def test_parse_when_rejects_past_garbage_and_extra_words(expr: str) -> None:
         (YEAR_END, "5号", _d(2027, 1, 5)),
         (YEAR_END, "1月5日", _d(2027, 1, 5)),
         (YEAR_END, "1/5", _d(2027, 1, 5)),
-        (YEAR_END, "12/5", _d(2027, 12, 5)),
         (YEAR_END, "两周后", _d(2027, 1, 13)),
         (YEAR_END, "1个月后", _d(2027, 1, 30)),
         (YEAR_END, "后天", _d(2027, 1, 1)),
@@ -270,6 +269,15 @@ def test_parse_when_rejects_past_garbage_and_extra_words(expr: str) -> None:
 def test_parse_when_at_month_and_year_end(now: datetime, expr: str, when: datetime) -> None:
     hit = parse_when(expr, now)
     assert hit is not None and hit.when == when and hit.has_time is False
+
+
+def test_a_missing_day_of_month_is_refused_and_a_recent_month_day_is_past() -> None:
+    assert parse_when("31号", MONTH_END) is None  # November has no 31st: not silently December
+    problem = read_note("31号", MONTH_END).problem
+    assert problem is not None and (problem.kind, problem.reason) == ("refuse", "11月没有31号")
+    assert parse_when("12/5", YEAR_END) is None  # 25 days ago, not next December
+    past = read_note("12/5", YEAR_END).past
+    assert past is not None and past.when == _d(2026, 12, 5)
 
 
 def test_parse_when_rolls_a_passed_clock_time_to_tomorrow() -> None:

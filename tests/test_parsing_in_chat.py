@@ -181,11 +181,23 @@ def test_full_legal_name_finds_the_short_name(chat):
     assert len(chat.customers()) == 1
 
 
-@pytest.mark.parametrize("typed", ["华为技术", "华唯", "华为技木"])
+@pytest.mark.parametrize("typed", ["华为技术", "华唯"])
 def test_near_match_is_used_and_named_in_the_reply(chat, typed):
     chat.reply("/新客户 华为技术有限公司 @张三")
     reply = chat.reply(f"/跟进 {typed} 电话沟通")
     assert reply == f"✅ 华为技术有限公司｜已分配 → 跟进中\n（“{typed}”按 华为技术有限公司 处理）"
+    assert len(chat.customers()) == 1
+
+
+def test_a_typo_that_is_no_homophone_is_asked_about_and_the_note_stays_whole(chat):
+    chat.reply("/新客户 华为技术有限公司 @张三")
+    before = stored(chat)
+    assert chat.reply("/跟进 华为技木 电话沟通") == (
+        "🤔 没有找到客户“华为技木”。是 华为技术有限公司 吗？回复 1 是，2 新建客户 华为技木"
+    )
+    assert_nothing_saved(chat, before)
+    assert chat.reply("1") == "✅ 华为技术有限公司｜已分配 → 跟进中"
+    assert chat.activities()[-1].text == "电话沟通"
     assert len(chat.customers()) == 1
 
 

@@ -83,21 +83,21 @@ def test_digest_figures_match_the_activity_log_without_undone_entries(chat: Chat
 
     message = digest(chat, EVENING)
 
+    # A partial payment keeps the deal at 已签约 (no third stage move) and shows x / y.
     assert message.text == (
-        "📊 11月27日(周五) 日报｜跟进 2 次｜新客户 2 个｜推进 3 次｜签约 1 单 30万｜回款 10万"
+        "📊 11月27日(周五) 日报｜跟进 2 次｜新客户 2 个｜推进 2 次｜签约 1 单 30万｜回款 10万"
     )
     table = section(message, "各人今日").table
     assert table is not None
     assert table.columns == ["成员", "跟进", "新客户", "推进", "签约", "回款"]
-    assert table.rows == [["张三", "2", "2", "3", "1 单 30万", "10万"]]
+    assert table.rows == [["张三", "2", "2", "2", "1 单 30万", "10万"]]
     assert lines(message, "签约与回款") == [
         "🎉 华为 签约 30万（张三）",
-        "💰 华为 回款 10万（张三）",
+        "💰 华为 回款 10万，累计回款 10万 / 30万（张三）",
     ]
     assert lines(message, "阶段推进") == [
         "华为：跟进中 → 已报价（张三）",
         "华为：已报价 → 已签约（张三）",
-        "华为：已签约 → 已回款（张三）",
     ]
     assert lines(message, "😶 没有记录（1 人）") == ["王五"]
     assert "逾期" not in render_text(message)
@@ -243,7 +243,7 @@ def test_digest_shows_month_to_date_against_targets(chat: ChatHarness) -> None:
 # -- weekly review ---------------------------------------------------------------------------
 
 
-def test_weekly_review_compares_the_funnel_with_a_week_ago(chat: ChatHarness) -> None:
+def test_weekly_review_compares_the_funnel_with_monday(chat: ChatHarness) -> None:
     at(chat, 2026, 11, 18, 10, 0)
     chat.send("/跟进 甲公司 聊了", as_="张三")
     chat.send("/跟进 乙公司 聊了", as_="张三")
@@ -255,8 +255,10 @@ def test_weekly_review_compares_the_funnel_with_a_week_ago(chat: ChatHarness) ->
 
     message = weekly(chat, datetime(2026, 11, 27, 17, 0, tzinfo=TZ))
 
-    assert message.text == "📈 周报 11月21日—11月27日｜跟进 1 次｜新客户 1 个｜推进 2 次｜输单 1 单"
-    funnel = section(message, "漏斗：一周前 → 现在").table
+    assert message.text == (
+        "📈 周报 本周 11月23日(周一)—11月27日(周五)｜跟进 1 次｜新客户 1 个｜推进 2 次｜输单 1 单"
+    )
+    funnel = section(message, "漏斗：周一 → 现在").table
     assert funnel is not None
     rows = {row[0]: row[1:] for row in funnel.rows}
     assert rows["跟进中"] == ["2", "1", "-1", "-"]
@@ -290,7 +292,9 @@ def test_weekly_review_lists_the_longest_stalled_deals_first(chat: ChatHarness) 
 def test_weekly_command(chat: ChatHarness) -> None:
     chat.send("/跟进 华为 聊了", as_="张三")
     shown = chat.reply("/周报")
-    assert shown.startswith("📈 周报 11月21日—11月27日｜跟进 1 次｜新客户 1 个｜推进 0 次\n")
+    assert shown.startswith(
+        "📈 周报 本周 11月23日(周一)—11月27日(周五)｜跟进 1 次｜新客户 1 个｜推进 0 次\n"
+    )
     assert chat.send("/zb") == [shown]
 
 

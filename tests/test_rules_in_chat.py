@@ -79,11 +79,16 @@ def test_a_longer_name_is_not_taken_for_a_shorter_known_one(chat):
     ) == 2  # its own create + follow-up
 
 
-def test_a_name_one_character_longer_is_another_customer(chat):
+def test_a_name_containing_a_known_one_is_asked_about_before_it_is_created(chat):
     chat.send("/跟进 华为 拜访")
-    replies = chat.send("/跟进 华为云 报价已发")
+    before = stored(chat)
+    assert chat.send("/跟进 华为云 报价已发") == [
+        "🤔 没有找到客户“华为云”。是 华为 吗？回复 1 是，2 新建客户 华为云"
+    ]
+    assert_nothing_saved(chat, before)
+    replies = chat.send("2")
     assert replies[0].startswith("🆕 新客户 华为云 已建档")
-    assert "（已有相近的客户 华为；如果指的是它，请 /撤销 后重发）" in replies[0]
+    assert chat.customer("华为云").stage == "已报价"
     assert chat.customer("华为").stage == "跟进中"
 
 

@@ -8,15 +8,15 @@ lists with owner mentions, target progress) are used by the weekly review and th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
-from bot.jobs import metrics
 from bot.jobs.base import JobContext
-from bot.jobs.metrics import DealEvent, RepFigures, StageMove, TargetProgress
 from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
-from handlers.format import fmt_date, fmt_money, member_label
+from handlers.format import fmt_date, fmt_late, fmt_money, fmt_paid, fmt_percent, member_label
+from models import reports
 from models.member import Member
 from models.parsing import sanitize_user_text
+from models.reports import DealEvent, RepFigures, StageMove, TargetProgress
 
 LIST_LIMIT = 10
 REP_COLUMNS = ["成员", "跟进", "新客户", "推进", "签约", "回款"]
@@ -108,7 +108,7 @@ def headline_figures(total: RepFigures) -> str:
 
 
 def event_lines(events: Sequence[DealEvent], members: dict[int, Member]) -> list[str]:
-    """'🎉 华为 签约 50万（张三）', '💰 … 回款 …', '❌ … 输单：原因（…）'."""
+    """'🎉 华为 签约 50万（张三）', '💰 华为 回款 20万，累计回款 20万 / 50万（张三）', '❌ … 输单：原因（…）'."""
     lines = []
     for event in events:
         who = name_of(members, event.member_id)
@@ -116,7 +116,12 @@ def event_lines(events: Sequence[DealEvent], members: dict[int, Member]) -> list
         if event.kind == "won":
             lines.append(f"🎉 {name} 签约 {fmt_money(event.amount)}（{who}）")
         elif event.kind == "payment":
-            lines.append(f"💰 {name} 回款 {fmt_money(event.amount)}（{who}）")
+            total = (
+                f"，累计{fmt_paid(event.paid_total, event.contract)}"
+                if event.paid_total is not None
+                else ""
+            )
+            lines.append(f"💰 {name} 回款 {fmt_money(event.amount)}{total}（{who}）")
         else:
             reason = f"：{sanitize_user_text(event.text, 40)}" if event.text else ""
             lines.append(f"❌ {name} 输单{reason}（{who}）")
@@ -133,15 +138,14 @@ def move_lines(moves: Sequence[StageMove], members: dict[int, Member]) -> list[s
 
 
 def overdue_lines(
-    items: Sequence[metrics.Overdue], reply: Reply, members: dict[int, Member], tz: object
+    items: Sequence[reports.FollowUp], reply: Reply, members: dict[int, Member], tz: tzinfo | None
 ) -> list[str]:
     """'1. 华为｜已报价｜逾期 1 个工作日（应跟进 9月30日(周三)）｜@张三'."""
     lines = []
     for i, item in enumerate(items, 1):
-        due = item.due.astimezone(tz)  # type: ignore[arg-type]
-        late = f"逾期 {item.days} 个工作日" if item.days else "已逾期"
+        due = item.due.astimezone(tz)
         lines.append(
-            f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{late}"
+            f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{fmt_late(item.days)}"
             f"（应跟进 {fmt_date(due, item.deal.has_time)}）"
             f"｜{mention_of(reply, members, item.deal.owner_id)}"
         )
@@ -149,7 +153,7 @@ def overdue_lines(
 
 
 def quiet_lines(
-    items: Sequence[metrics.Quiet], reply: Reply, members: dict[int, Member]
+    items: Sequence[reports.Quiet], reply: Reply, members: dict[int, Member]
 ) -> list[str]:
     """'1. 华为｜跟进中｜5 个工作日没有跟进｜@张三'."""
     return [
@@ -160,7 +164,7 @@ def quiet_lines(
 
 
 def stalled_lines(
-    items: Sequence[metrics.Stalled], reply: Reply, members: dict[int, Member]
+    items: Sequence[reports.Stalled], reply: Reply, members: dict[int, Member]
 ) -> list[str]:
     """'1. 华为｜已报价 12 个工作日没有进展（上限 10）｜@张三'."""
     return [
@@ -181,7 +185,7 @@ def target_section(
             name_of(members, p.member_id),
             fmt_money(p.target),
             fmt_money(p.won),
-            f"{p.percent}%",
+            fmt_percent(p.won, p.target),
             fmt_money(p.paid),
         ]
         for p in progress
@@ -196,34 +200,34 @@ def month_events(
     ctx: JobContext, day: date, start: datetime | None = None
 ) -> tuple[list[DealEvent], datetime]:
     """Money events from the start of ``day``'s month (or ``start`` if earlier) to its end."""
-    first = metrics.day_start(ctx, metrics.month_first(day))
+    first = reports.day_start(ctx, reports.month_first(day))
     begin = min(first, start) if start is not None else first
-    return metrics.deal_events(ctx, begin, metrics.day_end(ctx, day)), first
+    return reports.deal_events(ctx, begin, reports.day_end(ctx, day)), first
 
 
 def progress_for(
     ctx: JobContext, day: date, events: Sequence[DealEvent], month_start: datetime
 ) -> list[TargetProgress]:
     """Targets of ``day``'s month against its events (one query for the targets)."""
-    goals = metrics.targets(ctx, metrics.month_key(day))
+    goals = reports.targets(ctx, reports.month_key(day))
     if not goals:
         return []
-    return metrics.target_progress(goals, [e for e in events if e.at >= month_start])
+    return reports.target_progress(goals, [e for e in events if e.at >= month_start])
 
 
 def state_sections(
     ctx: JobContext,
-    customers: list[metrics.Deal],
+    customers: list[reports.Deal],
     reply: Reply,
     members: dict[int, Member],
     suffix: str = "",
 ) -> list[CardSection]:
     """Overdue, quiet and stalled lists (each customer in the first that fits) at ctx.now."""
-    late = metrics.overdue(ctx, customers, ctx.now)
+    late = reports.overdue(ctx, customers)
     listed = {o.deal.id for o in late}
-    stuck = [s for s in metrics.stalled(ctx, customers, ctx.now) if s.deal.id not in listed]
+    stuck = [s for s in reports.stalled(ctx, customers) if s.deal.id not in listed]
     listed |= {s.deal.id for s in stuck}
-    idle = [q for q in metrics.quiet(ctx, customers, ctx.now) if q.deal.id not in listed]
+    idle = [q for q in reports.quiet(ctx, customers) if q.deal.id not in listed]
     sections = []
     if late:
         sections.append(
@@ -250,13 +254,13 @@ def state_sections(
 
 
 def silent_owners(
-    customers: Iterable[metrics.Deal], figures: dict[int | None, RepFigures]
+    customers: Iterable[reports.Deal], figures: dict[int | None, RepFigures]
 ) -> list[int]:
-    """Owners of active customers who logged nothing (member ids, in order of first customer)."""
+    """Owners of open customers who logged nothing (member ids, in order of first customer)."""
     silent: list[int] = []
     for deal in customers:
         owner = deal.owner_id
-        if owner is None or owner in silent:
+        if owner is None or owner in silent or not reports.is_open(deal):
             continue
         rep = figures.get(owner)
         if rep is None or not rep.entries:
@@ -273,15 +277,15 @@ def build_digest(ctx: JobContext, day: date) -> list[OutgoingMessage]:
     Six queries per chat whatever its size: members, the day's counts, the month's money
     events, the day's stage moves, the month's targets and the active customers.
     """
-    members = metrics.members_by_id(ctx)
-    start, end = metrics.day_start(ctx, day), metrics.day_end(ctx, day)
-    figures = metrics.activity_counts(ctx, start, end)
+    members = reports.members_by_id(ctx)
+    start, end = reports.day_start(ctx, day), reports.day_end(ctx, day)
+    figures = reports.activity_counts(ctx, start, end)
     events, month_start = month_events(ctx, day)
     today_events = [e for e in events if e.at >= start]
-    metrics.add_money(figures, today_events)
-    moves = metrics.stage_moves(ctx, start, end)
+    reports.add_money(figures, today_events)
+    moves = reports.stage_moves(ctx, start, end)
     progress = progress_for(ctx, day, events, month_start)
-    customers = metrics.deals(ctx)
+    customers = reports.deals(ctx)
 
     reply = Reply()
     is_today = day == ctx.now.date()

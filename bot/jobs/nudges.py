@@ -2,60 +2,51 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import tzinfo
 
 from bot.jobs.base import JobContext
+from bot.jobs.digest import customer_name
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import customer_label, fmt_date, member_label
-from models.customer import Customer
-from models.customers import follow_up_deadline
-from models.member import Member
+from handlers.format import fmt_date, fmt_late, member_label
+from models import reports
 
 MAX_ITEMS = 10
 
 
+def nudge_line(item: reports.FollowUp, tz: tzinfo | None) -> str:
+    """'⚠️ 华为｜已报价｜逾期 1 个工作日（9月30日(周三)）' or '📌 小米｜跟进中｜今天（…）'."""
+    when = fmt_date(item.due.astimezone(tz), item.deal.has_time)
+    name = customer_name(item.deal.name)
+    if item.overdue:
+        return f"⚠️ {name}｜{item.deal.stage}｜{fmt_late(item.days)}（{when}）"
+    return f"📌 {name}｜{item.deal.stage}｜今天（{when}）"
+
+
 def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
     """One message for the chat with a section per rep who has something due; none if nobody."""
-    today = ctx.now.date()
-    tz = ctx.now.tzinfo
-    rows = ctx.session.execute(
-        select(Customer, Member)
-        .join(Member, Member.id == Customer.owner_id)
-        .where(
-            Customer.chat_id == ctx.chat.id,
-            Customer.status == "open",
-            Customer.next_follow_up_at.is_not(None),
-        )
-        .order_by(Customer.next_follow_up_at)
-    ).all()
-    per_rep: dict[int, tuple[Member, list[str], list[str]]] = {}
-    for customer, owner in rows:
-        deadline = follow_up_deadline(customer, tz)
-        due_day = customer.next_follow_up_at.astimezone(tz).date()
-        _, overdue, due_today = per_rep.setdefault(owner.id, (owner, [], []))
-        when = fmt_date(customer.next_follow_up_at.astimezone(tz), customer.next_follow_up_has_time)
-        if deadline <= ctx.now:
-            late = ctx.calendar.workdays_between(due_day, today)
-            lateness = f"逾期 {late} 个工作日" if late else "已过约定时间"
-            overdue.append(f"⚠️ {customer_label(customer)}｜{customer.stage}｜{lateness}（{when}）")
-        elif due_day == today:
-            due_today.append(f"📌 {customer_label(customer)}｜{customer.stage}｜今天（{when}）")
+    members = reports.members_by_id(ctx)
+    per_rep: dict[int, list[reports.FollowUp]] = {}
+    for item in reports.due_follow_ups(ctx, reports.deals(ctx)):
+        owner_id = item.deal.owner_id
+        if owner_id is not None and owner_id in members:
+            per_rep.setdefault(owner_id, []).append(item)
     reply = Reply()
     sections = []
-    for owner, overdue, due_today in sorted(per_rep.values(), key=lambda v: v[0].id):
-        items = overdue + due_today
-        if not items:
-            continue
+    for owner_id in sorted(per_rep):
+        owner, items = members[owner_id], per_rep[owner_id]
+        late = sum(1 for item in items if item.overdue)
         head = f"{reply.mention(owner.user_id, member_label(owner))} 今天要跟进 {len(items)} 个客户"
-        if overdue:
-            head += f"，其中 {len(overdue)} 个已逾期"
-        lines = [head, *items[:MAX_ITEMS]]
+        if late:
+            head += f"，其中 {late} 个已逾期"
+        lines = [head, *(nudge_line(item, ctx.now.tzinfo) for item in items[:MAX_ITEMS])]
         if len(items) > MAX_ITEMS:
             lines.append(f"还有 {len(items) - MAX_ITEMS} 个…")
         sections.append(CardSection(lines=lines))
     if not sections:
         return []
-    card = Card(title="☀️ 早上好，今天要跟进的客户", sections=sections, subtitle=fmt_date(today))
+    card = Card(
+        title="☀️ 早上好，今天要跟进的客户", sections=sections, subtitle=fmt_date(ctx.now.date())
+    )
     message = reply.build()
     message.card = card
     return [message]

@@ -1,19 +1,18 @@
-"""Stalled deals: longer in a stage than its limit (working days) → owner, then managers, then group.
+"""Stalled deals: at a stage's limit (working days) → owner, then managers, then the group.
 
-The clock starts when the customer entered its stage and restarts with any activity on it.
-Level 1 at the limit (the owner), level 2 two working days later (the managers), level 3 five
-working days later (the whole group). Each level is sent once per customer, stage and clock.
+Which deals are stalled is ``models.reports.stalled`` (the digest and the weekly review list the
+same deals). Level 1 at the limit (the owner), level 2 two working days later (the managers),
+level 3 five working days later (the whole group). Each level is sent once per customer, stage
+and clock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.jobs.base import JobContext
+from bot.jobs.digest import customer_name
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import customer_label, member_label
-from models.customer import Customer
-from models.customers import stalled_since
+from handlers.format import member_label
+from models import reports
 
 LEVELS = ((1, 0), (2, 2), (3, 5))  # (level, working days past the limit)
 HEADINGS = {1: "提醒负责人", 2: "升级给经理", 3: "全员关注"}
@@ -22,33 +21,28 @@ MAX_ITEMS = 15
 
 def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
     """Escalate every stalled customer to its next level, once per level."""
-    today = ctx.now.date()
-    customers = ctx.session.scalars(
-        select(Customer)
-        .where(Customer.chat_id == ctx.chat.id, Customer.status != "lost")
-        .order_by(Customer.stage_entered_at)
-    ).all()
+    members = reports.members_by_id(ctx)
     reply = Reply()
     managers = ctx.managers()
     lines: dict[int, list[str]] = {1: [], 2: [], 3: []}
-    for customer in customers:
-        limit = ctx.config.stage_limits.get(customer.stage)
-        if not limit:
-            continue
-        since = stalled_since(customer).astimezone(ctx.now.tzinfo)
-        days = ctx.calendar.workdays_between(since.date(), today)
-        reached = [level for level, extra in LEVELS if days >= limit + extra]
+    for item in reports.stalled(ctx, reports.deals(ctx)):
+        deal = item.deal
+        since = item.since.astimezone(ctx.now.tzinfo)
+        reached = [level for level, extra in LEVELS if item.days >= item.limit + extra]
         fresh = [
             level
             for level in reached
-            if ctx.claim(f"c{customer.id}:{customer.stage}:{since:%Y%m%d%H%M%S}:L{level}")
+            if ctx.claim(f"c{deal.id}:{deal.stage}:{since:%Y%m%d%H%M%S}:L{level}")
         ]
         if not fresh:
             continue
         level = max(fresh)
-        owner = customer.owner
+        owner = members.get(deal.owner_id) if deal.owner_id is not None else None
         who = reply.mention(owner.user_id, member_label(owner)) if owner else "（未分配）"
-        line = f"{who} {customer_label(customer)}｜{customer.stage} {days} 个工作日没有进展（时限 {limit} 天）"
+        line = (
+            f"{who} {customer_name(deal.name)}｜{deal.stage} {item.days} 个工作日没有进展"
+            f"（时限 {item.limit} 天）"
+        )
         if level >= 2 and managers:
             line += " " + " ".join(reply.mention(m.user_id, member_label(m)) for m in managers)
         lines[level].append(line)

@@ -1,10 +1,11 @@
-"""The weekly review: funnel now vs a week ago, wins and losses, activity per rep, targets, stalls."""
+"""The weekly review of 本周 (Monday to now): funnel movement, wins and losses, per-rep activity,
+targets and the longest-stalled deals. The Friday job and /周报 build the same message.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
-from bot.jobs import metrics
 from bot.jobs.base import JobContext
 from bot.jobs.digest import (
     REP_COLUMNS,
@@ -19,7 +20,8 @@ from bot.jobs.digest import (
     totals,
 )
 from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
-from handlers.format import fmt_money
+from handlers.format import fmt_date, fmt_money
+from models import reports
 from models.parsing import sanitize_user_text
 from models.stages import LADDER, LOST
 
@@ -32,8 +34,8 @@ def _change(now: int, before: int) -> str:
     return f"{diff:+d}" if diff else "0"
 
 
-def funnel_table(before: metrics.Funnel, now: metrics.Funnel) -> Table:
-    """Per stage: count a week ago, count now, the change and today's amount."""
+def funnel_table(before: reports.Funnel, now: reports.Funnel) -> Table:
+    """Per stage: count when the week began, count now, the change and today's amount."""
     rows = []
     for stage in (*LADDER, LOST):
         was, is_ = before.stages[stage], now.stages[stage]
@@ -46,35 +48,38 @@ def funnel_table(before: metrics.Funnel, now: metrics.Funnel) -> Table:
                 fmt_money(is_.amount) if is_.amount else "-",
             ]
         )
-    return Table(["阶段", "一周前", "现在", "变化", "金额"], rows)
+    return Table(["阶段", "周一", "现在", "变化", "金额"], rows)
 
 
 def week_label(first: date, last: date) -> str:
-    """'11月21日—11月27日'."""
-    return f"{first.month}月{first.day}日—{last.month}月{last.day}日"
+    """'本周 11月23日(周一)—11月27日(周五)': exactly the days the review covers."""
+    return f"本周 {fmt_date(first)}—{fmt_date(last)}"
 
 
 def build_weekly(ctx: JobContext, day: date) -> list[OutgoingMessage]:
-    """The review of the seven days ending on ``day`` (seven queries per chat)."""
-    members = metrics.members_by_id(ctx)
-    first = day - timedelta(days=6)
-    start, end = metrics.day_start(ctx, first), metrics.day_end(ctx, day)
-    figures = metrics.activity_counts(ctx, start, end)
+    """The review of ``day``'s week from Monday 00:00 to the end of ``day`` (seven queries).
+
+    The job and /周报 pass today, so the review covers this week up to now.
+    """
+    members = reports.members_by_id(ctx)
+    first = reports.week_first(day)
+    start, end = reports.day_start(ctx, first), reports.day_end(ctx, day)
+    figures = reports.activity_counts(ctx, start, end)
     events, month_start = month_events(ctx, day, start)
     week_events = [e for e in events if e.at >= start]
-    metrics.add_money(figures, week_events)
+    reports.add_money(figures, week_events)
     progress = progress_for(ctx, day, events, month_start)
-    everyone = metrics.deals(ctx, active_only=False)
-    week_ago = metrics.funnel_at(ctx, everyone, metrics.day_end(ctx, day - timedelta(days=7)))
+    everyone = reports.deals(ctx)
+    week_began = reports.funnel_at(ctx, everyone, start)
     if end >= ctx.now:
-        current = metrics.funnel_now(everyone)
+        current = reports.funnel_now(everyone)
     else:
-        current = metrics.funnel_at(ctx, everyone, end)
+        current = reports.funnel_at(ctx, everyone, end)
 
     reply = Reply()
     label = week_label(first, day)
     total = totals(figures.values())
-    sections = [CardSection(heading="漏斗：一周前 → 现在", table=funnel_table(week_ago, current))]
+    sections = [CardSection(heading="漏斗：周一 → 现在", table=funnel_table(week_began, current))]
     won = [e for e in week_events if e.kind in ("won", "lost")]
     summary = f"签约 {total.won_count} 单 {fmt_money(total.won_amount)}｜输单 {total.lost_count} 单"
     if total.paid_amount:
@@ -82,9 +87,9 @@ def build_weekly(ctx: JobContext, day: date) -> list[OutgoingMessage]:
     sections.append(
         CardSection(heading="签约与输单", lines=[summary, *cut(event_lines(won, members))])
     )
-    active = [d for d in everyone if d.stage not in metrics.CLOSED_STAGES]
-    for owner in {d.owner_id for d in active if d.owner_id is not None}:
-        figures.setdefault(owner, metrics.RepFigures(owner))
+    for deal in everyone:
+        if deal.owner_id is not None and reports.is_open(deal):
+            figures.setdefault(deal.owner_id, reports.RepFigures(deal.owner_id))
     if figures:
         sections.append(
             CardSection(heading="各人本周", table=Table(REP_COLUMNS, rep_rows(figures, members)))
@@ -92,7 +97,7 @@ def build_weekly(ctx: JobContext, day: date) -> list[OutgoingMessage]:
     targets = target_section(day, progress, members)
     if targets is not None:
         sections.append(targets)
-    stuck = metrics.stalled(ctx, active, ctx.now)
+    stuck = reports.stalled(ctx, everyone)
     if stuck:
         sections.append(
             CardSection(
