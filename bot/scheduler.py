@@ -223,27 +223,18 @@ def start_heartbeat(runtime: Runtime) -> object:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(
-        lambda: tick(runtime),
-        "interval",
-        minutes=1,
-        next_run_time=datetime.now(runtime.clock().tzinfo),
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=30,
-        id="genjin-tick",
-    )
     # Maintenance beside the ticks, in its own job: a long first purge never delays a digest.
-    scheduler.add_job(
-        lambda: _daily_purge(runtime),
-        "interval",
-        minutes=1,
-        next_run_time=datetime.now(runtime.clock().tzinfo),
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=30,
-        id="genjin-purge",
-    )
+    for job_id, step in (("genjin-tick", tick), ("genjin-purge", _daily_purge)):
+        scheduler.add_job(
+            lambda step=step: step(runtime),
+            "interval",
+            minutes=1,
+            next_run_time=datetime.now(runtime.clock().tzinfo),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=30,
+            id=job_id,
+        )
     scheduler.start()
     return scheduler
 
