@@ -58,7 +58,7 @@ create_server(app, host="127.0.0.1", port=int(sys.argv[1]), threads=settings.ser
 def start(setup: str, port: int, workdir: Path, fake_url: str) -> subprocess.Popen:
     """Start one server process; returns once it answers /healthz."""
     (workdir / "config.toml").write_text(
-        f'[wecom.chats."{CHAT}"]\nwebhook_key = "hook-bench"\n', encoding="utf-8"
+        f'[wecom.chats."{CHAT}"]\nwebhook_key = "example-bench-hook"\n', encoding="utf-8"
     )
     env = {
         **os.environ,
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
     raise_open_files(max(args.slow) + 1024)
-    fake = FakeWecom(keys={"hook-bench"}).start()
+    fake = FakeWecom(keys={"example-bench-hook"}).start()
     print(f"{args.requests} sequential requests each, timeout {args.timeout:g} s; p50 / max")
     print(f"{'setup':8} {'slow':>5} {'held':>5} {'after':>5}  {'healthz':34} webhook", flush=True)
     try:
