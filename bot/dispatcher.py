@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -277,6 +277,18 @@ def _claim(session: Session) -> Inbox | None:
     return session.scalars(_OLDEST).first()
 
 
+def chat_lock_key(platform: Any, chat: Any) -> Any:
+    """The second key of a chat's advisory lock: advisory locks are database-wide, so the schema
+    is part of the key (two deployments, or two test runs, in one database never share a lock)."""
+    return func.hashtext(func.concat(func.current_schema(), ":", platform, ":", chat))
+
+
+def lock_chat(session: Session, platform: str, chat: str) -> None:
+    """Hold a chat for this transaction, as a worker handling it does (waits if another has it)."""
+    key = chat_lock_key(literal(platform), literal(chat))
+    session.execute(select(func.pg_advisory_xact_lock(CHAT_LOCK_CLASS, key)))
+
+
 def _claim_postgres(session: Session) -> Inbox | None:
     """The oldest pending row of a chat no other worker is handling, locked for this transaction.
 
@@ -303,7 +315,7 @@ def _lock_oldest(oldest: Any) -> Any:
     ``status == PENDING`` is repeated on the outer row: should another worker finish that row
     between our snapshot and our lock, PostgreSQL re-checks it and returns nothing.
     """
-    chat_key = func.hashtext(Inbox.platform + ":" + Inbox.chat_external_id)
+    chat_key = chat_lock_key(Inbox.platform, Inbox.chat_external_id)
     return (
         select(Inbox)
         .where(

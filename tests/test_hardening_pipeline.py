@@ -15,8 +15,9 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bot import dispatcher
 from bot.adapters.base import OutboundItem, SendResult
@@ -316,10 +317,7 @@ def test_say_returns_replies_a_worker_handled_under_its_chat_lock(runtime, setti
     result: list = []
     say = threading.Thread(target=lambda: result.append(runtime.say("一组", "张三", "/帮助 跟进")))
     with worker.sessions() as session, session.begin():
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:c, hashtext('console:一组'))"),
-            {"c": dispatcher.CHAT_LOCK_CLASS},
-        )
+        dispatcher.lock_chat(session, "console", "一组")
         say.start()
         while not _rows(worker, Inbox):
             time.sleep(0.01)
@@ -424,10 +422,7 @@ def test_genjin_say_prints_the_replies_another_process_sent(engine, tmp_path, se
         "--json",
     ]
     with worker.sessions() as session, session.begin():
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:c, hashtext('console:c'))"),
-            {"c": dispatcher.CHAT_LOCK_CLASS},
-        )
+        dispatcher.lock_chat(session, "console", "c")
         say = subprocess.Popen(
             [*command, "/帮助 跟进"], cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
@@ -449,11 +444,8 @@ def test_genjin_say_times_out_with_one_line_and_exit_1(engine, tmp_path):
     """PostgreSQL: nobody handles the message within 10 s (its chat stays locked)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("only PostgreSQL has other processes holding a chat")
-    with engine.connect() as conn, conn.begin():
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(:c, hashtext('console:c'))"),
-            {"c": dispatcher.CHAT_LOCK_CLASS},
-        )
+    with Session(engine) as session, session.begin():
+        dispatcher.lock_chat(session, "console", "c")
         out = _cli(
             engine, tmp_path, "say", "--chat", "c", "--as", "张三", "--at", AT, "--json", "/帮助"
         )
