@@ -14,7 +14,7 @@ front, 元/块/圆/整/块钱 at the end); nothing else is helped.
 Then the cost of models.money on hostile 5,000-character inputs (it must stay linear).
 
 Reproduce:  .venv/bin/pip install cn2an chinese2digits pycnnum price-parser rmbtrans
-            .venv/bin/python bench/amount_libraries.py [--runs 3]
+            .venv/bin/python -m bench.amount_libraries [--runs 3]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import io
 import random
 import re
 import statistics
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -35,10 +34,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from models import money
 
-from models import money  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TABLE = ROOT / "tests" / "data" / "amounts.tsv"
 CENT = Decimal("0.01")
@@ -275,7 +273,7 @@ def main() -> None:
         print(f"{name:20s} {line}  {per_call(call, table, args.runs):8.1f} µs/call")
     print("models.money on hostile input (linear time expected):")
     cost(args.runs)
-    print(f"reproduce: .venv/bin/python bench/amount_libraries.py --runs {args.runs}")
+    print(f"reproduce: .venv/bin/python -m bench.amount_libraries --runs {args.runs}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from models.db import make_engine
-from tests.pgschema import pg_schema
+from tests.support.pgschema import pg_schema
 
 
 @contextmanager

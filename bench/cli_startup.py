@@ -1,6 +1,6 @@
 """Benchmark: how fast `genjin say` starts and answers in a fresh process.
 
-Reproduce:  .venv/bin/python bench/cli_startup.py [--runs 5]
+Reproduce:  .venv/bin/python -m bench.cli_startup [--runs 5]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
     print(
         f"genjin say /跟进 (loads the date parser): median {statistics.median(follow_runs):.0f} ms"
     )
-    print(f"reproduce: .venv/bin/python bench/cli_startup.py --runs {args.runs}")
+    print(f"reproduce: .venv/bin/python -m bench.cli_startup --runs {args.runs}")
 
 
 if __name__ == "__main__":

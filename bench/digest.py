@@ -7,7 +7,7 @@ Data: --chats chats (default 1,000), each with 20 reps, 300 customers and 30 day
   * floor  — ONE aggregate query over the same data: today's activity per chat and rep, by kind,
     with the won and payment sums (the figures a digest's table shows).
 
-Reproduce:  .venv/bin/python bench/digest.py [--chats 1000] [--db URL]
+Reproduce:  .venv/bin/python -m bench.digest [--chats 1000] [--db URL]
 """
 
 from __future__ import annotations
@@ -15,24 +15,20 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import event, func, insert, select
 
-from sqlalchemy import event, func, insert, select  # noqa: E402
-
-from bench.benchdb import bench_engine  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.jobs.base import job_context  # noqa: E402
-from bot.jobs.digest import build_digest  # noqa: E402
-from models import Activity, Chat, Customer, Member  # noqa: E402
-from models.db import make_session_factory, upgrade  # noqa: E402
-from models.stages import LADDER  # noqa: E402
+from bench.benchdb import bench_engine
+from bot.config import Settings
+from handlers.jobs.base import job_context
+from handlers.jobs.digest import build_digest
+from models import Activity, Chat, Customer, Member
+from models.db import make_session_factory, upgrade
+from models.stages import LADDER
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 27)  # a Friday
@@ -225,7 +221,7 @@ def run_benchmark(engine, args: argparse.Namespace) -> None:
         f"ratio: genjin / floor = ×{total / floor:.0f}; average digest text {statistics.mean(sizes):.0f} chars"
     )
     print(
-        f"reproduce: .venv/bin/python bench/digest.py --chats {args.chats}"
+        f"reproduce: .venv/bin/python -m bench.digest --chats {args.chats}"
         + (f" --db {args.db}" if args.db else "")
     )
 

@@ -9,7 +9,7 @@ Every request is a distinct, signed and encrypted im.message.receive_v1 event, b
 Setups: ``sqlite`` is `genjin serve` on SQLite; ``pg1``, ``pg2`` … are `genjin web` plus that many
 `genjin worker`s on PostgreSQL (a private schema, dropped afterwards).
 
-Reproduce:  .venv/bin/python bench/feishu_webhook.py [--events 1500] [--concurrency 1 8 32]
+Reproduce:  .venv/bin/python -m bench.feishu_webhook [--events 1500] [--concurrency 1 8 32]
             [--setups sqlite pg1 pg2]
 """
 
@@ -26,19 +26,18 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.cluster import feishu_env, genjin_cluster  # noqa: E402
-from tests.fake_feishu import FakeFeishu  # noqa: E402
-from tests.feishu_testkit import (  # noqa: E402
+from tests.support.cluster import feishu_env, genjin_cluster
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import (
     BOT_OPEN_ID,
     mention,
     message_event,
     signed_encrypted_request,
 )
-from tests.pgschema import pg_schema  # noqa: E402
-from tests.serving import free_port  # noqa: E402
+from tests.support.pgschema import pg_schema
+from tests.support.serving import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 KEY, TOKEN = "bench_encrypt_key", "bench_token"
 
@@ -176,7 +175,7 @@ def main() -> None:
                 f"  {name:32} concurrency {concurrency:>2}: p99 x{p99 / f[1]:.2f}, throughput x{rate / f[2]:.2f}"
             )
         print(
-            "reproduce: .venv/bin/python bench/feishu_webhook.py --events",
+            "reproduce: .venv/bin/python -m bench.feishu_webhook --events",
             args.events,
             "--concurrency",
             *args.concurrency,

@@ -4,7 +4,7 @@ Starts `genjin serve` (SQLite, sandbox on, workers and scheduler running) as a s
 reads its VmRSS / VmHWM from /proc once it is idle, then posts --messages commands through the
 sandbox API (the full pipeline) and reads the peak again.
 
-Reproduce:  .venv/bin/python bench/memory.py [--messages 2000] [--feishu]
+Reproduce:  .venv/bin/python -m bench.memory [--messages 2000] [--feishu]
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.serving import free_port  # noqa: E402
+from tests.support.serving import free_port
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -101,7 +98,7 @@ def main() -> None:
             f"  after {args.messages} commands: RSS {loaded['VmRSS']} MB, peak {loaded['VmHWM']} MB"
         )
         print(
-            "reproduce: .venv/bin/python bench/memory.py --messages",
+            "reproduce: .venv/bin/python -m bench.memory --messages",
             args.messages,
             "--feishu" if args.feishu else "",
         )

@@ -5,7 +5,7 @@ Prints p50/p99/max of the date parse per message for ordinary notes and adversar
 then, on a fresh SQLite database, the latency of ``/healthz`` and of another chat's command while
 one chat's 5,000-character date-heavy notes are being handled.
 
-Reproduce:  .venv/bin/python bench/parse_cost.py [--runs 20] [--heavy 10]
+Reproduce:  .venv/bin/python -m bench.parse_cost [--runs 20] [--heavy 10]
 """
 
 from __future__ import annotations
@@ -13,24 +13,20 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.adapters.console import parse_console  # noqa: E402
-from bot.app import create_app  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from handlers.reports import parse_past_day  # noqa: E402
-from models.money import find_amounts  # noqa: E402
-from models.parsing import find_when, parse_when  # noqa: E402
+from bot.adapters.console import parse_console
+from bot.app import create_app
+from bot.config import Settings
+from bot.runtime import Runtime
+from handlers.reports import parse_past_day
+from models.money import find_amounts
+from models.parsing import find_when, parse_when
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -192,7 +188,7 @@ def main() -> None:
         print(f"{name}:".ljust(34) + figures(timed(func, text, max(1, args.runs // 4))))
     pipeline(args.heavy)
     print(
-        f"reproduce: .venv/bin/python bench/parse_cost.py --runs {args.runs} --heavy {args.heavy}"
+        f"reproduce: .venv/bin/python -m bench.parse_cost --runs {args.runs} --heavy {args.heavy}"
     )
 
 

@@ -8,7 +8,7 @@ through the console adapter.
 With ``--processes N`` (PostgreSQL), N forked processes dispatch and deliver the stored
 messages side by side, as N `genjin worker`s would.
 
-Reproduce:  .venv/bin/python bench/pipeline.py [--db URL] [--messages 1000] [--processes 1]
+Reproduce:  .venv/bin/python -m bench.pipeline [--db URL] [--messages 1000] [--processes 1]
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import func, select
 
-
-from sqlalchemy import func, select  # noqa: E402
-
-from bench.benchdb import bench_engine  # noqa: E402
-from bot.adapters.console import parse_console  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from models.pipeline import PENDING, SENT, Inbox, Outbox  # noqa: E402
+from bench.benchdb import bench_engine
+from bot.adapters.console import parse_console
+from bot.config import Settings
+from bot.runtime import Runtime
+from models.pipeline import PENDING, SENT, Inbox, Outbox
 
 NOTES = [
     "电话沟通，报价已发 下周三回访",
@@ -122,7 +117,7 @@ def run_benchmark(engine, args: argparse.Namespace) -> None:
         )
     print(f"left pending: {left}, replies sent: {replies} (one per command, plus the warm-up)")
     print(
-        f"reproduce: .venv/bin/python bench/pipeline.py --messages {args.messages}"
+        f"reproduce: .venv/bin/python -m bench.pipeline --messages {args.messages}"
         + (f" --db {args.db}" if args.db else "")
         + f" --chats {args.chats}"
         + (f" --processes {args.processes}" if args.processes > 1 else "")

@@ -13,7 +13,7 @@ Every event is a distinct `im.message.receive_v1` command, AES-encrypted and sig
 Feishu does it. After each setup the bench checks that every command was stored and answered
 exactly once.
 
-Reproduce:  .venv/bin/python bench/scale_out.py [--db postgresql+psycopg://postgres@127.0.0.1:5432/test]
+Reproduce:  .venv/bin/python -m bench.scale_out [--db postgresql+psycopg://postgres@127.0.0.1:5432/test]
             [--setups sqlite pg1 pg2 pg3] [--rate 200] [--seconds 10] [--burst 3000]
 """
 
@@ -22,30 +22,26 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sqlalchemy import text
 
-from sqlalchemy import text  # noqa: E402
-
-from models.db import make_engine  # noqa: E402
-from tests.cluster import (  # noqa: E402
+from models.db import make_engine
+from tests.support.cluster import (
     Load,
     command_events,
     feishu_env,
     genjin_cluster,
     post_events,
 )
-from tests.fake_feishu import FakeFeishu  # noqa: E402
-from tests.feishu_testkit import BOT_OPEN_ID  # noqa: E402
-from tests.pgschema import pg_schema  # noqa: E402
-from tests.serving import free_port  # noqa: E402
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import BOT_OPEN_ID
+from tests.support.pgschema import pg_schema
+from tests.support.serving import free_port
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -221,7 +217,7 @@ def main() -> None:
             f"| {'yes' if row['exactly_once'] else 'NO'} |"
         )
     print(
-        f"reproduce: .venv/bin/python bench/scale_out.py --setups {' '.join(args.setups)} "
+        f"reproduce: .venv/bin/python -m bench.scale_out --setups {' '.join(args.setups)} "
         f"--rate {args.rate:g} --seconds {args.seconds:g} --burst {args.burst}"
         + (f" --db {args.db}" if args.db != PG_DEFAULT else "")
     )

@@ -1,6 +1,6 @@
 """Benchmark: sender throughput against the fake Feishu API's enforced rate limits.
 
-The fake Feishu server (tests/fake_feishu.py) enforces Feishu's limits (5 messages/s per chat,
+The fake Feishu server (tests/support/fake_feishu.py) enforces Feishu's limits (5 messages/s per chat,
 50/s per app) and counts every request over them as a violation. N messages for C chats are
 queued in the outbox; the sender delivers them in real time. Printed: messages per second against
 the limit that applies, and the number of violations (must be 0).
@@ -8,27 +8,23 @@ the limit that applies, and the number of violations (must be 0).
 ``--latency-ms`` makes every message request take that long at the fake (the real API is tens of
 milliseconds away); ``--concurrency`` is ``sender.concurrency`` (chats sent to at once).
 
-Reproduce:  .venv/bin/python bench/sender.py [--chats 1 12] [--messages 300] [--latency-ms 0 100]
+Reproduce:  .venv/bin/python -m bench.sender [--chats 1 12] [--messages 300] [--latency-ms 0 100]
             [--concurrency 1 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.benchdb import bench_engine  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.messages import OutgoingMessage  # noqa: E402
-from bot.outbox import enqueue  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from models.db import upgrade  # noqa: E402
-from tests.fake_feishu import FakeFeishu  # noqa: E402
+from bench.benchdb import bench_engine
+from bot.config import Settings
+from bot.messages import OutgoingMessage
+from bot.outbox import enqueue
+from bot.runtime import Runtime
+from models.db import upgrade
+from tests.support.fake_feishu import FakeFeishu
 
 
 def run(chats: int, messages: int, latency_ms: int, concurrency: int) -> None:
@@ -90,7 +86,7 @@ def main() -> None:
                     concurrency,
                 )
     print(
-        "reproduce: .venv/bin/python bench/sender.py --chats",
+        "reproduce: .venv/bin/python -m bench.sender --chats",
         *args.chats,
         "--messages",
         args.messages,

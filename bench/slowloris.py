@@ -12,7 +12,7 @@ Setups:
              (waitress defaults: 100 connections, select(), idle timeout only);
   * genjin — `genjin serve` (bot/server.py: 1000 connections, poll(), request deadline).
 
-Reproduce:  .venv/bin/python bench/slowloris.py [--setups before genjin] [--slow 0 500]
+Reproduce:  .venv/bin/python -m bench.slowloris [--setups before genjin] [--slow 0 500]
             [--requests 20] [--timeout 10]
 """
 
@@ -31,13 +31,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bot.adapters.wecom_crypto import WecomCrypto, sign
+from tests.support.fake_wecom import FakeWecom
+from tests.support.serving import free_port
+from tests.support.slowloris import Slowloris, raise_open_files, wait_until
 
-from bot.adapters.wecom_crypto import WecomCrypto, sign  # noqa: E402
-from tests.fake_wecom import FakeWecom  # noqa: E402
-from tests.serving import free_port  # noqa: E402
-from tests.slowloris import Slowloris, raise_open_files, wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TOKEN = "benchT0ken"
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -183,7 +182,7 @@ def main() -> None:
     print(
         "\nheld/after: slow connections still open (accepted, or waiting in the kernel's backlog)"
         " before/after the timed requests."
-        "\nReproduce: .venv/bin/python bench/slowloris.py --setups "
+        "\nReproduce: .venv/bin/python -m bench.slowloris --setups "
         + " ".join(args.setups)
         + " --slow "
         + " ".join(map(str, args.slow))

@@ -18,7 +18,7 @@ other chats while one chat was blocked, /healthz latency during the slowloris, h
 server closed a slow connection, and the exactly-once check (every valid message stored once and
 answered once; the poison events answered or apologised for; no duplicates at the fake API).
 
-Reproduce:  .venv/bin/python bench/soak.py [--minutes 10] [--chats 20] [--rate 5] [--slow 300]
+Reproduce:  .venv/bin/python -m bench.soak [--minutes 10] [--chats 20] [--rate 5] [--slow 300]
             [--db postgresql+psycopg://postgres@127.0.0.1:5432/test --workers 2]
 """
 
@@ -30,30 +30,25 @@ import random
 import resource
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from sqlalchemy import text
 
-from sqlalchemy import text  # noqa: E402
-
-from models.db import make_engine  # noqa: E402
-from tests.cluster import KEY, NOTES, TOKEN, feishu_env, genjin_cluster  # noqa: E402
-from tests.fake_feishu import FakeFeishu  # noqa: E402
-from tests.feishu_testkit import (  # noqa: E402
+from models.db import make_engine
+from tests.support.cluster import KEY, NOTES, TOKEN, feishu_env, genjin_cluster
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import (
     BOT_OPEN_ID,
     mention,
     message_event,
     signed_encrypted_request,
 )
-from tests.pgschema import pg_schema  # noqa: E402
-from tests.serving import free_port  # noqa: E402
+from tests.support.pgschema import pg_schema
+from tests.support.serving import free_port
 
 BLOCKED_CODE = 230028  # not in the adapter's permanent set: retried, and it keeps failing
 
@@ -297,7 +292,7 @@ def main() -> None:
     )
     print(f"every valid message answered exactly once: {'yes' if ok else 'NO'}")
     print(
-        f"reproduce: .venv/bin/python bench/soak.py --minutes {args.minutes:g} --chats {args.chats} "
+        f"reproduce: .venv/bin/python -m bench.soak --minutes {args.minutes:g} --chats {args.chats} "
         f"--rate {args.rate:g} --slow {args.slow} --poison-every {args.poison_every:g}"
         + (f" --db {args.db} --workers {args.workers}" if args.db else "")
     )

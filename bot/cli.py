@@ -1,4 +1,7 @@
-"""`genjin serve | say | tick | digest | export | db` — the command line (heavy imports are lazy)."""
+"""`genjin serve | web | worker | say | tick | digest | export | db` — the command line.
+
+Heavy imports are lazy, so `genjin --help` and `genjin say` start fast.
+"""
 
 from __future__ import annotations
 
@@ -234,9 +237,9 @@ def cmd_tick(args: argparse.Namespace) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     """Print (or post) a chat's daily digest, built exactly as the scheduler builds it."""
     from bot.adapters.console import render_text
-    from bot.jobs.base import job_context
     from bot.outbox import enqueue
     from bot.scheduler import JOBS_BY_NAME, chat_by_name
+    from handlers.jobs.base import job_context
 
     settings = _settings(args)
     at = _local_time(args.at, settings) if args.at else None
@@ -351,9 +354,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runtime.start()
     address = f"http://{settings.server.host}:{server.effective_port}/"
     log.info("genjin serving on %s (database: %s)", address, _database_shown(runtime.engine))
-    if settings.sandbox_enabled():
-        print(f"跟进助手已启动 · sandbox page / 本地试用页面: {address}", flush=True)
     print(f"health check: {address}healthz", flush=True)
+    if settings.sandbox_enabled():  # last, so the address to open is the last line on screen
+        print(f"跟进助手已启动 · sandbox page / 本地试用页面: {address}", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -469,79 +472,144 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (every command takes --db and --config)."""
-    common = _Parser(add_help=False)
-    common.add_argument("--db", help="database URL (default: GENJIN_DATABASE_URL or config)")
-    common.add_argument(
-        "--config", help="config.toml path (default: GENJIN_CONFIG or ./config.toml)"
-    )
-    parser = _Parser(prog="genjin", description="跟进 genjin — sales follow-up bot")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version() -> str:
+    """The installed package's version (``genjin --version``)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    serve = sub.add_parser(
-        "serve", parents=[common], help="run the bot (web, workers) in one process"
+    try:
+        return version("genjin")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed; run pip install -e .)"
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--db and --config, accepted before and after the command.
+
+    The top-level parser gets ``default=None``; each command gets ``argparse.SUPPRESS``, so a
+    value given before the command is not overwritten by the command's default.
+    """
+    parser.add_argument(
+        "--db",
+        default=default,
+        metavar="URL",
+        help="database URL, e.g. sqlite:///instance/genjin.db (default: GENJIN_DATABASE_URL, "
+        "then database.url in the config)",
     )
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    parser.add_argument(
+        "--config",
+        default=default,
+        metavar="PATH",
+        help="config.toml to read (default: GENJIN_CONFIG, then ./config.toml if present)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: global options before or after the command, help on every option."""
+    parser = _Parser(
+        prog="genjin",
+        description="跟进 genjin — sales follow-up bot for Feishu and WeCom groups",
+        epilog="--db and --config work before or after the command; "
+        "see genjin COMMAND --help for a command's options.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
+    )
+    _add_global_options(parser, None)
+    common = _Parser(add_help=False)
+    _add_global_options(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        """A subcommand with the global options, its summary shown in genjin --help."""
+        return sub.add_parser(name, parents=[common], help=summary, description=summary)
+
+    serve = command("serve", "run the bot (web, workers, scheduler) in one process")
+    serve.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: server.port, 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    web = sub.add_parser(
-        "web", parents=[common], help="only the web server (PostgreSQL; scale out)"
-    )
-    web.add_argument("--host")
-    web.add_argument("--port", type=int)
+    web = command("web", "only the web server (PostgreSQL; scale out beside genjin worker)")
+    web.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port to listen on (default: server.port, 8000)")
     web.set_defaults(func=cmd_web)
 
-    worker = sub.add_parser(
-        "worker", parents=[common], help="workers + scheduler, no web (PostgreSQL)"
+    worker = command("worker", "workers, scheduler and Feishu long connection, no web (PostgreSQL)")
+    worker.add_argument(
+        "--poll", type=float, default=0.25, help="idle poll interval in seconds (default: 0.25)"
     )
-    worker.add_argument("--poll", type=float, default=0.25, help="idle poll interval in seconds")
     worker.set_defaults(func=cmd_worker)
 
-    say = sub.add_parser("say", parents=[common], help="send a message as a chat member")
-    say.add_argument("--chat")
-    say.add_argument("--as", dest="as_", metavar="NAME")
+    say = command("say", "send a message as a chat member and print the replies")
+    say.add_argument("--chat", help="chat id or name (created on first use)")
+    say.add_argument("--as", dest="as_", metavar="NAME", help="the member who speaks")
     say.add_argument("--at", help="fix the clock: ISO local time in the chat time zone")
     say.add_argument("--message-id", help="platform message id (redeliver the same message)")
     say.add_argument("--json", action="store_true", help="print replies as a JSON array")
     say.add_argument("--script", help="JSON lines file: chat, as, text[, at, message_id]")
-    say.add_argument("text", nargs="*")
+    say.add_argument("text", nargs="*", help="the message, e.g. /跟进 客户A 报价已发 明天回访")
     say.set_defaults(func=cmd_say)
 
-    export = sub.add_parser("export", parents=[common], help="print customers and activities")
-    export.add_argument("--chat")
-    export.add_argument("--format", choices=["json"], default="json")
-    export.add_argument("--pretty", action="store_true")
+    export = command("export", "print customers and activities as JSON")
+    export.add_argument("--chat", help="only this chat (id or name; default: all chats)")
+    export.add_argument(
+        "--format", choices=["json"], default="json", help="output format (default: json)"
+    )
+    export.add_argument("--pretty", action="store_true", help="indent the JSON")
     export.set_defaults(func=cmd_export)
 
-    tick = sub.add_parser("tick", parents=[common], help="run the jobs due now (for cron)")
+    tick = command("tick", "run the jobs due now and print what was posted (for cron)")
     tick.add_argument("--at", help="the moment to act as: ISO local time in the chat time zone")
     tick.add_argument("--json", action="store_true", help="one JSON line per posted message")
     tick.set_defaults(func=cmd_tick)
 
-    digest = sub.add_parser("digest", parents=[common], help="print or post a chat's daily digest")
-    digest.add_argument("--chat", required=True)
+    digest = command("digest", "print (or post) a chat's daily digest")
+    digest.add_argument("--chat", required=True, help="chat id or name")
     digest.add_argument("--at", help="ISO local time (default: now)")
     digest.add_argument("--send", action="store_true", help="post it to the chat as well")
     digest.set_defaults(func=cmd_digest)
 
-    db = sub.add_parser("db", parents=[common], help="database schema and maintenance")
-    db.add_argument("action", choices=["upgrade", "current", "backup", "purge", "vacuum"])
+    db = command("db", "database schema and maintenance")
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current", "backup", "purge", "vacuum"],
+        help="upgrade the schema, show the current revision, back up SQLite to TARGET, "
+        "purge rows past pipeline.retention_days, or vacuum",
+    )
     db.add_argument("target", nargs="?", help="backup: the file to write")
     db.add_argument("--at", help="purge: the moment to act as (ISO local time; default now)")
     db.set_defaults(func=cmd_db)
     return parser
 
 
+def configure_logging(command: str) -> None:
+    """Log lines on stderr: INFO for `serve`, WARNING otherwise; libraries' routine chatter off.
+
+    APScheduler logs every run of the once-a-minute heartbeat at INFO, and Alembic two lines
+    about its SQL dialect on every start; only their warnings (and Alembic's upgrades) show.
+    """
+    logging.basicConfig(
+        level=logging.INFO if command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _MigrationSteps) for f in migration.filters):
+        migration.addFilter(_MigrationSteps())
+
+
+class _MigrationSteps(logging.Filter):
+    """Alembic's INFO lines that name a schema change ("Running upgrade 0004 -> 0005, …")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep warnings and the upgrade steps, drop the per-start dialect lines."""
+        return record.levelno > logging.INFO or record.getMessage().startswith("Running ")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `genjin` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    configure_logging(args.command)
     try:
         return args.func(args)
     except ConfigError as exc:

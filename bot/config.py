@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -18,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.adapters import PLATFORMS, PlatformSettings
 
 DEFAULT_DB_URL = "sqlite:///instance/genjin.db"
 
@@ -30,18 +33,18 @@ class ConfigError(Exception):
 # in secret/token/key/password are treated the same (see is_secret), so a new one is covered too.
 SECRET_KEYS = frozenset(
     {
-        "feishu.app_secret",
-        "feishu.verification_token",
-        "feishu.encrypt_key",
-        "wecom.token",
-        "wecom.encoding_aes_key",
-        "wecom.chats",  # its tables hold the push-webhook keys
         "server.sandbox_key",
         "server.health_token",
+        *(f"{p.name}.{key}" for p in PLATFORMS.values() for key in p.settings.secret_keys),
     }
 )
 # Keys holding URLs: shown with any password masked.
-URL_KEYS = frozenset({"database.url", "feishu.domain", "wecom.domain"})
+URL_KEYS = frozenset(
+    {
+        "database.url",
+        *(f"{p.name}.{key}" for p in PLATFORMS.values() for key in p.settings.url_keys),
+    }
+)
 # Every GENJIN_* variable that is not a GENJIN_<SECTION>_<KEY> setting; any other stops the bot.
 ENV_NOT_SETTINGS = {
     "GENJIN_CONFIG": "path of config.toml (bot/cli.py)",
@@ -158,19 +161,38 @@ class CalendarSettings:
 
 @dataclass
 class JobsSettings:
-    """[jobs]: the scheduled reports and reminders (each chat can override with /设置)."""
+    """[jobs]: the scheduled reports and reminders (each chat can override with /设置).
 
-    digest_time: str = "18:00"
-    nudge_time: str = "09:30"
-    stalled_time: str = "10:00"
-    weekly_time: str = "17:00"
+    Besides these, one "HH:MM" key per job run at a time of day (digest_time = "18:00", …): the
+    job table (handlers/jobs/table.py) declares them, ``jobs_settings`` adds them as fields.
+    """
+
     sla_hours: float = 2.0
     quiet_days: int = 3
     grace_hours: float = 2.0
     disabled: list[str] = field(default_factory=list)
 
+    def time(self, key: str) -> str:
+        """The "HH:MM" of a job's time key (``digest_time``)."""
+        return str(getattr(self, key))
 
-JOB_NAMES = ("daily_digest", "morning_nudges", "response_sla", "stalled_deals", "weekly_review")
+
+def jobs_settings() -> JobsSettings:
+    """[jobs] with a field per time key of the job table, each at its default."""
+    from handlers.jobs.table import time_defaults  # the table's builders import this module
+
+    return _jobs_class(tuple(time_defaults().items()))()
+
+
+@functools.cache
+def _jobs_class(times: tuple[tuple[str, str], ...]) -> type[JobsSettings]:
+    """The JobsSettings dataclass with one str field per (time key, default)."""
+    fields = [(key, str, field(default=default)) for key, default in times]
+    cls = dataclasses.make_dataclass("JobsSettings", fields, bases=(JobsSettings,))
+    cls.__module__, cls.__doc__ = __name__, JobsSettings.__doc__
+    return cls
+
+
 DEFAULT_STAGE_LIMITS = {
     "线索": 2,
     "已分配": 2,
@@ -181,47 +203,9 @@ DEFAULT_STAGE_LIMITS = {
 }
 
 
-@dataclass
-class FeishuSettings:
-    """[feishu]: the Feishu/Lark app (secrets preferably from GENJIN_FEISHU_* variables)."""
-
-    app_id: str = ""
-    app_secret: str = ""
-    verification_token: str = ""
-    encrypt_key: str = ""
-    mode: str = "webhook"
-    domain: str = "https://open.feishu.cn"
-    bot_open_id: str = ""
-    chat_qps: float = 5.0
-    app_qps: float = 50.0
-    timeout_seconds: float = 10.0
-
-    @property
-    def enabled(self) -> bool:
-        """Configured when an app id is set."""
-        return bool(self.app_id)
-
-
-@dataclass
-class WecomSettings:
-    """[wecom]: the WeCom intelligent robot (callback) and the groups' push webhooks."""
-
-    token: str = ""
-    encoding_aes_key: str = ""
-    receive_id: str = ""
-    domain: str = "https://qyapi.weixin.qq.com"
-    timeout_seconds: float = 10.0
-    chats: dict[str, dict[str, str]] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def enabled(self) -> bool:
-        """Configured when the callback token and EncodingAESKey are set."""
-        return bool(self.token and self.encoding_aes_key)
-
-    def webhook_key(self, chat_id: str) -> str:
-        """The push-webhook key configured for a chat ('' when none)."""
-        return str((self.chats.get(chat_id) or {}).get("webhook_key", ""))
+def _platform_sections() -> dict[str, PlatformSettings]:
+    """A default section for every platform in the table (bot.adapters.PLATFORMS)."""
+    return {name: platform.settings() for name, platform in PLATFORMS.items()}
 
 
 @dataclass
@@ -233,10 +217,10 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     sender: SenderSettings = field(default_factory=SenderSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
-    feishu: FeishuSettings = field(default_factory=FeishuSettings)
-    wecom: WecomSettings = field(default_factory=WecomSettings)
+    # [feishu], [wecom], …: one section per platform of the table, also read as settings.feishu.
+    platform_sections: dict[str, PlatformSettings] = field(default_factory=_platform_sections)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
-    jobs: JobsSettings = field(default_factory=JobsSettings)
+    jobs: JobsSettings = field(default_factory=jobs_settings)
     stages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_LIMITS))
 
     @property
@@ -252,10 +236,23 @@ class Settings:
 
     def platforms(self) -> list[str]:
         """Configured chat platforms."""
-        platforms = ["feishu"] if self.feishu.enabled else []
-        if self.wecom.enabled:
-            platforms.append("wecom")
-        return platforms
+        return [name for name, section in self.platform_sections.items() if section.enabled]
+
+    def sections(self) -> dict[str, Any]:
+        """Every config section by name: the fixed ones, then each platform's."""
+        fixed = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "platform_sections"
+        }
+        return {**fixed, **self.platform_sections}
+
+    def __getattr__(self, name: str) -> Any:
+        """A platform's section as an attribute: ``settings.wecom.names``."""
+        sections = self.__dict__.get("platform_sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -434,8 +431,7 @@ def _validate_health_and_pipeline(server: ServerSettings, pipeline: PipelineSett
 
 def _validate(settings: Settings) -> None:
     """Cross-field checks, each naming its key."""
-    for key in ("digest_time", "nudge_time", "stalled_time", "weekly_time"):
-        _check_time(f"jobs.{key}", getattr(settings.jobs, key))
+    _validate_jobs(settings.jobs)
     _check_time("calendar.office_start", settings.calendar.office_start)
     _check_time("calendar.office_end", settings.calendar.office_end)
     if settings.calendar.office_start >= settings.calendar.office_end:
@@ -456,19 +452,6 @@ def _validate(settings: Settings) -> None:
     if both:
         raise ConfigError(
             f"config: calendar.holidays and calendar.workdays both list {sorted(both)[0]}"
-        )
-    unknown = set(settings.jobs.disabled) - set(JOB_NAMES)
-    if unknown:
-        raise ConfigError(
-            f"config: jobs.disabled has unknown jobs {sorted(unknown)} (known: {', '.join(JOB_NAMES)})"
-        )
-    if (
-        settings.jobs.sla_hours <= 0
-        or settings.jobs.grace_hours < 0
-        or settings.jobs.quiet_days < 1
-    ):
-        raise ConfigError(
-            "config: jobs.sla_hours and jobs.quiet_days must be positive, jobs.grace_hours ≥ 0"
         )
     try:
         ZoneInfo(settings.bot.timezone)
@@ -495,58 +478,35 @@ def _validate(settings: Settings) -> None:
     _validate_health_and_pipeline(settings.server, settings.pipeline)
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
-    feishu = settings.feishu
-    if feishu.mode not in ("webhook", "ws"):
-        raise ConfigError('config: feishu.mode must be "webhook" or "ws"')
-    if feishu.enabled:
-        if not feishu.app_secret:
-            raise ConfigError("config: feishu.app_secret is required when feishu.app_id is set")
-        if feishu.mode == "webhook" and not feishu.verification_token:
-            raise ConfigError(
-                "config: feishu.verification_token is required in webhook mode "
-                "(events carry it; without it every event is refused)"
-            )
-        if not re.fullmatch(
-            r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", feishu.domain
-        ):
-            raise ConfigError(
-                f"config: feishu.domain {_shown('feishu.domain', feishu.domain)} must be "
-                "https://host (http only for localhost)"
-            )
-    if feishu.chat_qps <= 0 or feishu.app_qps <= 0:
-        raise ConfigError("config: feishu.chat_qps and feishu.app_qps must be positive")
-    _validate_wecom(settings.wecom)
+    for section in settings.platform_sections.values():
+        section.validate()
     _check_database_url(settings.database.url)
 
 
-def _validate_wecom(wecom: WecomSettings) -> None:
-    """[wecom] checks, each naming its key."""
-    if wecom.encoding_aes_key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", wecom.encoding_aes_key):
-        raise ConfigError("config: wecom.encoding_aes_key must be 43 characters of base64")
-    if bool(wecom.token) != bool(wecom.encoding_aes_key):
-        raise ConfigError("config: wecom.token and wecom.encoding_aes_key must be set together")
-    if not re.fullmatch(
-        r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", wecom.domain
-    ):
+def _validate_jobs(jobs: JobsSettings) -> None:
+    """[jobs] checks: every time key of the job table, jobs.disabled names jobs, the limits."""
+    from handlers.jobs.table import job_names, time_defaults
+
+    for key in time_defaults():
+        _check_time(f"jobs.{key}", jobs.time(key))
+    names = job_names()
+    unknown = set(jobs.disabled) - set(names)
+    if unknown:
         raise ConfigError(
-            f"config: wecom.domain {_shown('wecom.domain', wecom.domain)} must be "
-            "https://host (http only for localhost)"
+            f"config: jobs.disabled has unknown jobs {sorted(unknown)} (known: {', '.join(names)})"
         )
-    if wecom.timeout_seconds <= 0:
-        raise ConfigError("config: wecom.timeout_seconds must be positive")
-    for chat_id, chat in wecom.chats.items():
-        if not isinstance(chat, dict):
-            raise ConfigError(f'config: wecom.chats."{chat_id}" must be a table')
-        for key, value in chat.items():
-            if key != "webhook_key":
-                raise ConfigError(f'config: unknown key wecom.chats."{chat_id}".{key}')
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(
-                    f'config: wecom.chats."{chat_id}".webhook_key must be a non-empty string'
-                )
-    for user_id, name in wecom.names.items():
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f'config: wecom.names."{user_id}" must be a non-empty string')
+    if jobs.sla_hours <= 0 or jobs.grace_hours < 0 or jobs.quiet_days < 1:
+        raise ConfigError(
+            "config: jobs.sla_hours and jobs.quiet_days must be positive, jobs.grace_hours ≥ 0"
+        )
+
+
+def check_service_url(key: str, url: str) -> None:
+    """A platform's API base URL: https://host, or http for this machine only (tests, fakes)."""
+    if not re.fullmatch(r"https://[^/\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?", url):
+        raise ConfigError(
+            f"config: {key} {_shown(key, url)} must be https://host (http only for localhost)"
+        )
 
 
 def load_settings(
@@ -576,24 +536,23 @@ def load_settings(
             raise ConfigError(f"config: {file} is not UTF-8 text; save it as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config: {file} is not valid TOML ({exc})") from None
-        sections = {f.name for f in dataclasses.fields(settings)}
+        sections = settings.sections()
         for section, values in data.items():
             if section not in sections or not isinstance(values, dict):
                 raise ConfigError(f"config: unknown section [{section}]")
             if section == "stages":
                 _apply_stages(settings.stages, values)
             else:
-                _apply(getattr(settings, section), section, values)
+                _apply(sections[section], section, values)
     env_names: list[str] = []
-    for f in dataclasses.fields(settings):
-        section_obj = getattr(settings, f.name)
+    for section, section_obj in settings.sections().items():
         if not dataclasses.is_dataclass(section_obj):
             continue
         for sub in dataclasses.fields(section_obj):
-            name = f"GENJIN_{f.name}_{sub.name}".upper()
+            name = f"GENJIN_{section}_{sub.name}".upper()
             env_names.append(name)
             if name in env:
-                _apply(section_obj, f.name, {sub.name: env[name]})
+                _apply(section_obj, section, {sub.name: env[name]})
     _check_environment(env, env_names)
     if db_url:
         settings.database.url = db_url

@@ -18,25 +18,16 @@ from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-import handlers
 from bot.config import Settings
-from bot.messages import IncomingMessage, OutgoingMessage
+from bot.messages import IncomingMessage, OutgoingMessage, reply_token_of
 from bot.outbox import enqueue
-from handlers import registry
-from handlers.context import RESERVED_IDS, Ambiguous, Context, member_for
-from handlers.lookup import answer_pending
-from handlers.registry import CommandError
+from handlers import router
 from models.chat import Chat
-from models.parsing import normalize_text, sanitize_user_text
 from models.pipeline import DONE, FAILED, PENDING, Inbox, process_name
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "😥 抱歉，处理这条消息时出错了，已记录下来，这条没有保存，请稍后再试。"
-NOT_UNDERSTOOD = (
-    "🤔 没看懂这句话。记录跟进请用：/跟进 客户 内容，例如：/跟进 华为 报价已发 下周三回访\n"
-    "发送 /帮助 查看全部命令"
-)
 WELCOME = (
     "👋 大家好，我是跟进助手。聊完客户 @我 说一句就记下了：\n"
     "/跟进 客户 内容 [下次时间]，例如：/跟进 华为 报价已发 下周三回访\n"
@@ -44,9 +35,6 @@ WELCOME = (
 )
 CHAT_LOCK_CLASS = 0x67656E6B  # advisory lock class for "a worker is handling this chat"
 CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy with
-
-handlers.load_all()
-
 
 _CHAT = select(Chat).where(Chat.platform == bindparam("p"), Chat.external_id == bindparam("e"))
 
@@ -70,36 +58,6 @@ def chat_for(session: Session, message: IncomingMessage, settings: Settings, now
     return chat
 
 
-def run_command(ctx: Context) -> None:
-    """Resolve the message text to a command and run it; raises CommandError for user errors."""
-    text = normalize_text(ctx.message.text)
-    chosen = answer_pending(ctx, text)  # a number answering an open question
-    if chosen is None:
-        has_slash = text.startswith("/")
-        body = text[1:].lstrip() if has_slash else text
-        if not has_slash and not ctx.message.to_me:
-            return
-        if not body:
-            ctx.reply(
-                "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"
-            )
-            return
-        chosen = registry.resolve(body)
-        if chosen is None:
-            if not has_slash:
-                ctx.reply(NOT_UNDERSTOOD)
-                return
-            word = sanitize_user_text(registry.first_word(body), 20)
-            hint = registry.suggest(registry.first_word(body))
-            tip = f"，你是不是想用 /{hint}？" if hint else "。"
-            ctx.reply(f"❌ 未知命令 /{word}{tip}\n发送 /帮助 查看全部命令")
-            return
-    ctx.command, ctx.args = chosen
-    result = ctx.command.func(ctx, ctx.args)
-    if result is not None:
-        ctx.reply(result)
-
-
 def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: datetime) -> None:
     """Process one claimed inbox row inside the caller's transaction.
 
@@ -110,47 +68,25 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     sent_at = message.sent_at_dt() or row.received_at
     chat = chat_for(session, message, settings, row.received_at)
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
-    for mention in message.mentions:  # every mention teaches us a display name
-        if mention.user_id.casefold() not in RESERVED_IDS:  # "@all" is nobody in particular
-            member_for(session, chat, mention.user_id, mention.name, now)
-    if message.kind != "message":
+    sender = router.meet(session, chat, message, now)
+    if sender is None:
         _chat_event(session, row, message, chat, clock_now)
         return
-    sender = member_for(session, chat, message.sender_id, message.sender_name, now)
-    ctx = Context(
-        session=session,
-        chat=chat,
-        sender=sender,
-        message=message,
-        now=now,
-        settings=settings,
-        entry_key=f"{message.platform}:{message.message_id}",
-    )
-    # Any message answers or drops an open numbered question, whatever the command does next.
-    ctx.pending = sender.pending
-    if sender.pending is not None:
-        sender.pending = None
     status = DONE
     try:
-        with session.begin_nested():
-            run_command(ctx)
-    except Ambiguous as exc:
-        ctx.replies = [OutgoingMessage(str(exc))]
-        sender.pending = exc.pending
-    except CommandError as exc:
-        ctx.replies = [OutgoingMessage(str(exc))]
+        replies = router.handle(session, chat, sender, message, settings, now)
     except Exception as exc:
         if is_transient(exc):
             raise  # the database is away: leave the row pending for the next try
         log.exception("command crashed on inbox row %s", row.id)
-        ctx.replies, status = [OutgoingMessage(APOLOGY)], FAILED
+        replies, status = [OutgoingMessage(APOLOGY)], FAILED
         row.error = _reason()
     enqueue(
         session,
         message.platform,
         message.chat_id,
-        ctx.replies,
-        key_base=f"reply:{ctx.entry_key}",
+        replies,
+        key_base=f"reply:{message.platform}:{message.message_id}",
         now=clock_now,
         reply_to=message.message_id,
         inbox_id=row.id,
@@ -259,7 +195,7 @@ def _fail_row(
                         now=now,
                         reply_to=row.message_id,
                         inbox_id=row.id,
-                        reply_token=str(payload.get("reply_token") or ""),
+                        reply_token=reply_token_of(payload),
                     )
                 row.status = FAILED
                 row.error = reason

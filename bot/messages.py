@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column
+from sqlalchemy import String
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from models.activity import Activity
 from models.chat import Chat
@@ -27,9 +28,12 @@ log = logging.getLogger(__name__)
 _MENTION_TOKEN = re.compile("\ue000(\\d+)\ue001")
 
 
-def _room(*columns: Column[str]) -> int:
-    """The most characters every one of ``columns`` can store."""
-    return min(column.type.length for column in columns)
+def _room(*columns: KeyedColumnElement[Any]) -> int:
+    """The most characters every one of ``columns`` (all VARCHARs) can store."""
+    lengths = [cast(String, column.type).length for column in columns]
+    if None in lengths:
+        raise TypeError("_room: every column needs a length")
+    return min(length for length in lengths if length is not None)
 
 
 # Where each incoming id or name ends up; longer values are cut here, at the adapter boundary,
@@ -79,12 +83,18 @@ def _fit(key: str, value: str) -> str:
     return value[:limit]
 
 
+# The ``platform_data`` entry the pipeline keeps with the replies to a message (outbox.reply_token)
+# and gives back to the adapter (OutboundItem.reply_token), e.g. WeCom's one-use response_url.
+REPLY_TOKEN = "reply_token"
+
+
 @dataclass
 class IncomingMessage:
     """A platform message normalised: bot mention stripped, other mentions kept as ``@name``.
 
     ``kind`` is "message" for chat lines; platform events that matter to the bot arrive as
     "bot_added" (say hello), "bot_removed" and "members_added" (learn names from ``mentions``).
+    ``platform_data`` holds what only the adapter understands, as strings (see REPLY_TOKEN).
     """
 
     platform: str
@@ -98,7 +108,7 @@ class IncomingMessage:
     chat_type: str = "group"
     chat_name: str = ""
     sent_at: str = ""
-    reply_token: str = ""
+    platform_data: dict[str, str] = field(default_factory=dict)
     kind: str = "message"
 
     def __post_init__(self) -> None:
@@ -112,14 +122,32 @@ class IncomingMessage:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> IncomingMessage:
-        """Rebuild from an inbox row."""
+        """Rebuild from an inbox row (rows stored before ``platform_data`` too)."""
         data = dict(payload)
         data["mentions"] = [Mention(**m) for m in data.get("mentions", [])]
+        data["platform_data"] = dict(data.get("platform_data") or {})
+        legacy = data.pop(REPLY_TOKEN, "")  # once a field of its own
+        if legacy:
+            data["platform_data"].setdefault(REPLY_TOKEN, str(legacy))
         return cls(**data)
+
+    @property
+    def reply_token(self) -> str:
+        """The pipeline's handle for answering this message ('' for most platforms)."""
+        return self.platform_data.get(REPLY_TOKEN, "")
 
     def sent_at_dt(self) -> datetime | None:
         """The platform's send time, if it gave one."""
         return datetime.fromisoformat(self.sent_at) if self.sent_at else None
+
+
+def reply_token_of(payload: Any) -> str:
+    """The reply token of a stored inbox payload, whatever its shape (a poison row's too)."""
+    if not isinstance(payload, dict):
+        return ""
+    data = payload.get("platform_data")
+    token = data.get(REPLY_TOKEN) if isinstance(data, dict) else None
+    return str(token or payload.get(REPLY_TOKEN) or "")
 
 
 @dataclass

@@ -11,12 +11,12 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, text
 
 from bot import dispatcher, inbox, sender
-from bot.adapters.base import Adapter
+from bot.adapters import PLATFORMS, Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Settings
 from bot.messages import IncomingMessage, OutgoingMessage
@@ -54,40 +54,21 @@ class Runtime:
         self.engine = engine or make_engine(settings.database.url, pool_size=busy)
         self.sessions = make_session_factory(self.engine)
         self.clock: Clock = clock or system_clock
+        # Every configured platform of the table, unless the caller brings its own adapter.
         self.adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
-        self.webhooks: dict[str, object] = {}
-        if settings.feishu.enabled and "feishu" not in (adapters or {}):
-            from bot.adapters.feishu import FeishuAdapter
-
-            feishu = FeishuAdapter(
-                settings.feishu,
-                settings.bot,
-                clock=lambda: self.clock().timestamp(),
-                signed_max_age_seconds=settings.server.signed_max_age_seconds,
-            )
-            self.adapters["feishu"] = feishu
-            self.webhooks["feishu"] = feishu
-        if settings.wecom.enabled and "wecom" not in (adapters or {}):
-            from bot.adapters.wecom import MAX_BODY, WecomAdapter
-
-            wecom = WecomAdapter(
-                settings.wecom,
-                settings.bot,
-                clock=lambda: self.clock().timestamp(),
-                max_body_bytes=min(MAX_BODY, settings.server.max_body_bytes),
-                signed_max_age_seconds=settings.server.signed_max_age_seconds,
-            )
-            self.adapters["wecom"] = wecom
-            self.webhooks["wecom"] = wecom
+        for name in settings.platforms():
+            if name not in (adapters or {}):
+                self.adapters[name] = (
+                    PLATFORMS[name]
+                    .adapter_class()
+                    .from_settings(settings, clock=lambda: self.clock().timestamp())
+                )
         self.adapters.update(adapters or {})
-        for name, adapter in (adapters or {}).items():
-            if hasattr(adapter, "parse_request"):
-                self.webhooks[name] = adapter
         self._inbox_wake = threading.Event()
         self._outbox_wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._long_connection: threading.Thread | None = None
+        self._long_connections: dict[str, threading.Thread] = {}
         self._scheduler: Any = None
         self._sender_lease: Any = None
         self._send_pool: Any = None
@@ -210,7 +191,7 @@ class Runtime:
         """Database status, pipeline backlog and ages for /healthz; status "ok" only when healthy.
 
         "stuck" (with its reasons) when messages wait too long to be handled or sent (see
-        bot.health), "degraded" when the Feishu long connection stopped, "error" without database.
+        bot.health), "degraded" when a long connection (Feishu's) stopped, "error" without database.
         """
         from bot.health import pipeline_figures
 
@@ -220,7 +201,7 @@ class Runtime:
                 figures = pipeline_figures(session, self.clock(), self.settings.pipeline)
         except Exception as exc:
             return {"status": "error", "database": "unreachable", "error": type(exc).__name__}
-        reasons = figures.pop("reasons")
+        reasons = cast(list[str], figures.pop("reasons"))
         health: dict[str, object] = {
             "status": "stuck" if reasons else "ok",
             "database": "ok",
@@ -228,20 +209,22 @@ class Runtime:
             **figures,
             "reasons": reasons,
         }
-        if self._long_connection is not None:
-            alive = self._long_connection.is_alive()
-            health["feishu_long_connection"] = "running" if alive else "stopped"
+        for name, thread in self._long_connections.items():
+            alive = thread.is_alive()
+            health[f"{name}_long_connection"] = "running" if alive else "stopped"
             if not alive:
                 health["status"] = "degraded"
-                health["reasons"] = [*reasons, "feishu: the long connection stopped"]
+                reasons = [*reasons, f"{name}: the long connection stopped"]
+                health["reasons"] = reasons
         return health
 
     # -- worker threads --------------------------------------------------------------------
     def prefetch(self) -> None:
         """Learn platform facts the webhook needs (the Feishu bot's open_id), off the hot path."""
-        feishu = self.adapters.get("feishu")
-        if feishu is not None:
-            threading.Thread(target=feishu.prefetch, name="genjin-feishu-info", daemon=True).start()
+        for name, adapter in self.adapters.items():
+            threading.Thread(
+                target=adapter.prefetch, name=f"genjin-{name}-info", daemon=True
+            ).start()
 
     def start(self, poll: float = 1.0) -> None:
         """Start the workers, the scheduler heartbeat and the long connection (parsers loaded first).
@@ -256,12 +239,10 @@ class Runtime:
         self._stop.clear()
         self._poll = poll
         self.prefetch()
-        feishu = self.adapters.get("feishu")
-        if feishu is not None:
-            if self.settings.feishu.mode == "ws":
-                from bot.adapters.feishu_ws import start_long_connection
-
-                self._long_connection = start_long_connection(feishu, self.receive)
+        for name, adapter in self.adapters.items():
+            thread = adapter.start_long_connection(self.receive)
+            if thread is not None:
+                self._long_connections[name] = thread
         from bot.scheduler import start_heartbeat
 
         self._scheduler = start_heartbeat(self)
@@ -285,6 +266,8 @@ class Runtime:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the workers after their current step."""
         self._stop.set()
+        for name in list(self._long_connections):
+            self.adapters[name].stop_long_connection()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -355,13 +338,17 @@ class Runtime:
         for chat_id, platform, external_id, chat_settings in chats:
             adapter = self.adapters.get(platform)
             fetched = (chat_settings or {}).get("names_fetched_at")
-            if not hasattr(adapter, "member_names"):
+            if adapter is None:
                 continue
             if fetched and now - datetime.fromisoformat(fetched) < max_age:
                 continue
-            names = adapter.member_names(external_id) or {}
+            names = adapter.member_names(external_id)
+            if names is None:  # the platform cannot tell: nothing to remember either
+                continue
             with self.sessions() as session, session.begin():
                 chat = session.get(Chat, chat_id)
+                if chat is None:  # deleted meanwhile
+                    continue
                 chat.settings = {**(chat.settings or {}), "names_fetched_at": now.isoformat()}
                 for member in session.scalars(select(Member).where(Member.chat_id == chat_id)):
                     name = names.get(member.user_id)

@@ -1,4 +1,4 @@
-"""The scheduler: which job is due for which chat, and one ``run_job`` entry point.
+"""The scheduler: runs the job table (handlers/jobs/table.py) through one ``run_job`` entry point.
 
 Every run is claimed with a unique (job, chat, period) row in the same transaction as its outbox
 rows, so a restart, a second process or a repeated ``genjin tick`` never posts twice. A run missed
@@ -9,7 +9,6 @@ APScheduler only provides the heartbeat: ``tick`` once a minute.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.jobs.base import JobContext, job_context
 from bot.messages import OutgoingMessage
 from bot.outbox import enqueue
+from handlers.jobs import table
+from handlers.jobs.base import job_context
+from handlers.jobs.table import JOBS, JOBS_BY_NAME, Job  # noqa: F401 (JOBS*: for cli, retention)
 from models.chat import Chat
 from models.pipeline import JobRun, Outbox
 
@@ -28,91 +29,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-SLA_SLOT_MINUTES = 15
-Builder = Callable[[JobContext], list[OutgoingMessage]]
-
-
-@dataclass(frozen=True)
-class Due:
-    """A run that is due: its period key, and whether it is too late to run (skip it)."""
-
-    period: str
-    scheduled: datetime
-    late: bool = False
-
-
-def _daily(attr: str) -> Callable[[JobContext, timedelta], Due | None]:
-    """Once a working day at the chat's configured time (``attr`` of ChatSettings)."""
-
-    def due(ctx: JobContext, grace: timedelta) -> Due | None:
-        today = ctx.now.date()
-        if not ctx.calendar.is_workday(today):
-            return None
-        at = datetime.combine(today, getattr(ctx.config, attr), ctx.now.tzinfo)
-        if ctx.now < at:
-            return None
-        return Due(today.isoformat(), at, late=ctx.now >= at + grace)
-
-    return due
-
-
-def _weekly(ctx: JobContext, grace: timedelta) -> Due | None:
-    """On the last working day of the week, at the weekly time."""
-    today = ctx.now.date()
-    if ctx.calendar.last_workday_of_week(today) != today:
-        return None
-    at = datetime.combine(today, ctx.config.weekly_time, ctx.now.tzinfo)
-    if ctx.now < at:
-        return None
-    year, week, _ = today.isocalendar()
-    return Due(f"{year}-W{week:02d}", at, late=ctx.now >= at + grace)
-
-
-def _sla(ctx: JobContext, grace: timedelta) -> Due | None:
-    """Every quarter hour inside office hours on working days (no catching up: it looks at now)."""
-    now = ctx.now
-    if not ctx.calendar.is_workday(now.date()):
-        return None
-    if not ctx.config.office_start <= now.time() < ctx.config.office_end:
-        return None
-    slot = now.replace(minute=now.minute - now.minute % SLA_SLOT_MINUTES, second=0, microsecond=0)
-    return Due(slot.strftime("%Y-%m-%dT%H:%M"), slot)
-
-
-def _build(module: str, function: str, by_date: bool = False) -> Builder:
-    """Import builders lazily (the CLI starts fast); ``by_date`` builders take the chat's date."""
-
-    def build(ctx: JobContext) -> list[OutgoingMessage]:
-        import importlib
-
-        func = getattr(importlib.import_module(module), function)
-        return func(ctx, ctx.now.date()) if by_date else func(ctx)
-
-    return build
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """A scheduled job: its name, when it is due, and how it builds its messages."""
-
-    name: str
-    due: Callable[[JobContext, timedelta], Due | None]
-    build: Builder
-
-
-JOBS: tuple[JobSpec, ...] = (
-    JobSpec("morning_nudges", _daily("nudge_time"), _build("bot.jobs.nudges", "build_nudges")),
-    JobSpec("stalled_deals", _daily("stalled_time"), _build("bot.jobs.stalled", "build_stalled")),
-    JobSpec("response_sla", _sla, _build("bot.jobs.sla", "build_sla")),
-    JobSpec("weekly_review", _weekly, _build("bot.jobs.weekly", "build_weekly", by_date=True)),
-    JobSpec(
-        "daily_digest",
-        _daily("digest_time"),
-        _build("bot.jobs.digest", "build_digest", by_date=True),
-    ),
-)
-JOBS_BY_NAME = {spec.name: spec for spec in JOBS}
 
 
 @dataclass
@@ -125,13 +41,13 @@ class Posted:
     outbox_id: int
 
 
-def run_job(runtime: Runtime, chat_id: int, spec: JobSpec, now: datetime) -> list[Posted]:
+def run_job(runtime: Runtime, chat_id: int, spec: Job, now: datetime) -> list[Posted]:
     """Claim and run one job for one chat if it is due at ``now``; returns what it enqueued."""
     grace = timedelta(hours=runtime.settings.jobs.grace_hours)
     with runtime.sessions() as session:
         try:
             with session.begin():
-                chat = session.get(Chat, chat_id)
+                chat = session.get_one(Chat, chat_id)
                 ctx = job_context(session, chat, now, runtime.settings, job=spec.name)
                 if spec.name in ctx.config.disabled:
                     return []
@@ -188,7 +104,7 @@ def tick(runtime: Runtime, now: datetime | None = None) -> list[Posted]:
         chat_ids = list(session.scalars(select(Chat.id).order_by(Chat.id)))
     posted: list[Posted] = []
     for chat_id in chat_ids:
-        for spec in JOBS:
+        for spec in table.JOBS:  # read at each tick: the table is the one list
             try:
                 posted += run_job(runtime, chat_id, spec, now)
             except Exception:
@@ -220,7 +136,9 @@ def _daily_purge(runtime: Runtime) -> None:
 
 def start_heartbeat(runtime: Runtime) -> object:
     """APScheduler: tick once a minute (and at start), one run at a time, never piled up."""
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
+        BackgroundScheduler,
+    )
 
     scheduler = BackgroundScheduler(daemon=True)
     # Maintenance beside the ticks, in its own job: a long first purge never delays a digest.

@@ -13,12 +13,13 @@ import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     bindparam,
     func,
     or_,
@@ -60,8 +61,8 @@ def _lease(session: Session, now: datetime, limit: int, lease: timedelta) -> lis
         heads = session.scalars(_HEADS_POSTGRES).all()
         if not heads:
             return []
-        rows = session.scalars(_DUE_HEADS, {"ids": heads, "now": now, "limit": limit})
-        leased = [row for row in rows if row.status == PENDING]  # not sent since it was read
+        locked = session.scalars(_DUE_HEADS, {"ids": heads, "now": now, "limit": limit})
+        leased = [row for row in locked if row.status == PENDING]  # not sent since it was read
     else:
         leased = list(session.scalars(_DUE_HEADS_SQLITE, {"now": now, "limit": limit}))
     room = limit - len(leased)
@@ -285,7 +286,7 @@ _FOLLOWERS = (
     .order_by(Outbox.id)
     .with_for_update()
 )
-_OUTBOX = Outbox.__table__
+_OUTBOX = cast(Table, Outbox.__table__)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == PENDING)

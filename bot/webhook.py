@@ -1,40 +1,31 @@
-"""/webhook/<platform>: adapter.parse → inbox → 200. Platform adapters plug in here."""
+"""/webhook/<platform>: adapter.parse_request → inbox → 200. The glue stays tiny.
+
+Which platforms answer here is the runtime's adapters (built from bot.adapters.PLATFORMS); an
+adapter without a webhook returns None and the route answers 404, as for an unknown name.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
-from flask import Blueprint, Request, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
-
-from bot.messages import IncomingMessage
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhook", __name__)
 
 
-class WebhookParser(Protocol):
-    """What a platform adapter offers the webhook: verify + decrypt + normalise.
-
-    Returns the messages to store and the HTTP response the platform expects; raises nothing
-    (a forged request is answered with a 401/403 response and no messages).
-    """
-
-    def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
-        """Verify and normalise one webhook request."""
-        ...
-
-
 @blueprint.route("/webhook/<platform>", methods=["GET", "POST"])
-def webhook(platform: str):  # noqa: ANN201 - Flask view
+def webhook(platform: str) -> ResponseReturnValue:
     """Store what the platform sent, then acknowledge; 503 (platform retries) if the DB is down."""
     runtime = current_app.extensions["genjin"]
-    parser = runtime.webhooks.get(platform)
-    if parser is None:
+    adapter = runtime.adapters.get(platform)
+    answer = adapter.parse_request(request) if adapter is not None else None
+    if answer is None:
         log.info("webhook refused (404): no platform %r configured", platform[:40])
         return jsonify({"error": "unknown platform"}), 404
-    messages, response = parser.parse_request(request)
+    messages, response = answer
     try:
         for message in messages:
             runtime.receive(message)

@@ -18,6 +18,7 @@ import logging
 from hashlib import sha256
 
 from flask import Flask, Request, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from bot.config import Settings, is_loopback_host, validate_server
@@ -115,7 +116,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     check_all = bool(settings.server.allowed_hosts)
 
     @app.before_request
-    def check_host() -> Response | None:
+    def check_host() -> ResponseReturnValue | None:
         """400 for a Host header this server does not answer to."""
         if request.endpoint in UNCHECKED_ENDPOINTS:
             return None
@@ -136,7 +137,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         return response
 
     @app.errorhandler(HTTPException)
-    def log_http_error(error: HTTPException) -> Response:
+    def log_http_error(error: HTTPException) -> ResponseReturnValue:
         """Flask's own 4xx (no route, wrong method, body too large): one line, no traceback."""
         if error.code is not None and 400 <= error.code < 500:
             log.info("refused (%s): %s %s", error.code, request.method, request.path[:200])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from bot.messages import OutgoingMessage
 from handlers.context import Context
 from handlers.format import customer_label
+from handlers.lookup import candidates
 from handlers.registry import CommandError, command
+from models.activity import Kind
 from models.customers import Changes
 from models.parsing import normalize_name, sanitize_user_text, split_first
 
@@ -19,15 +22,15 @@ MAX_ALIASES = 10
     example="/别名 华为技术有限公司 华为 HW",
     who="负责人、经理",
 )
-def alias(ctx: Context, args: str) -> str:
+def alias(ctx: Context, args: str) -> OutgoingMessage:
     """Add aliases to a customer (each unique in the chat)."""
     name, rest = split_first(args)
     if not name or not rest:
         raise ctx.usage("请写上客户名称和别名")
-    customer, rest = ctx.find_customer(name, rest)
+    customer, rest = ctx.customer(name, rest)
     ctx.require_can_change(customer, "加别名")
     taken = {}
-    for cand in ctx.candidates():
+    for cand in candidates(ctx):
         if cand.key != customer.id:
             for other in (cand.name, *cand.aliases):
                 taken[normalize_name(other)] = cand.name
@@ -53,6 +56,6 @@ def alias(ctx: Context, args: str) -> str:
         raise ctx.usage(f"一个客户最多 {MAX_ALIASES} 个别名")
     changes = Changes()
     changes.set(customer, aliases=aliases)
-    ctx.log(customer, "alias", changes, text=" ".join(added))
+    ctx.log(customer, Kind.ALIAS, changes, text=" ".join(added))
     shown = "、".join(sanitize_user_text(a, 40) for a in aliases)
-    return f"✅ {customer_label(customer)} 的别名：{shown}"
+    return OutgoingMessage(f"✅ {customer_label(customer)} 的别名：{shown}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import customer_label, member_label
 from handlers.registry import CommandError, command
+from models.activity import Kind
 from models.customers import Changes, move_stage
 from models.parsing import split_first
+from models.stages import Stage
 
 
 @command(
@@ -18,7 +20,7 @@ from models.parsing import split_first
     example="/分配 华为 @李四",
     who="经理",
 )
-def assign(ctx: Context, args: str) -> Reply:
+def assign(ctx: Context, args: str) -> OutgoingMessage:
     """Set the owner, move 线索 to 已分配 and start the response clock."""
     ctx.require_manager("分配客户")
     name, rest = split_first(args)
@@ -28,15 +30,15 @@ def assign(ctx: Context, args: str) -> Reply:
     if len(owners) != 1:
         raise ctx.usage("请 @ 一位负责人")
     (owner,) = owners
-    customer, _ = ctx.find_customer(name)
+    customer, _ = ctx.customer(name)
     if customer.owner_id == owner.id:
         raise CommandError(f"ℹ️ {customer_label(customer)} 的负责人已经是 {member_label(owner)}")
     changes = Changes()
     previous = customer.owner
     changes.set(customer, owner_id=owner.id, assigned_at=ctx.now, assigned_by_id=ctx.sender.id)
-    if customer.stage == "线索":
-        move_stage(customer, "已分配", ctx.now, changes)
-    ctx.log(customer, "assign", changes, text=f"分配给 {owner.display}")
+    if customer.stage == Stage.LEAD:
+        move_stage(customer, Stage.ASSIGNED, ctx.now, changes)
+    ctx.log(customer, Kind.ASSIGN, changes, text=f"分配给 {owner.display}")
     reply = Reply()
     moved = changes.moved()
     stage = f"（{moved[0]} → {moved[1]}）" if moved else ""
@@ -45,4 +47,4 @@ def assign(ctx: Context, args: str) -> Reply:
         f"✅ {customer_label(customer)} 已分配给 {ctx.mention(reply, owner)}{stage}{handover}"
     )
     reply.line("请在 2 个工作小时内跟进并用 /跟进 记录")
-    return reply
+    return reply.build()

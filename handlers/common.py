@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from bot.messages import Reply
 from handlers.context import Context
 from handlers.format import customer_label, fmt_date, fmt_money
 from handlers.registry import CommandError
@@ -19,11 +18,11 @@ from models.stages import infer_stage, parse_stage_name
 MAX_NAME = 40
 
 
-def next_follow_up(customer: Customer, tz: object) -> str:
+def next_follow_up(customer: Customer, tz: tzinfo | None) -> str:
     """The customer's next follow-up, formatted in the chat's time zone, or ''."""
     if customer.next_follow_up_at is None:
         return ""
-    local = customer.next_follow_up_at.astimezone(tz)  # type: ignore[arg-type]
+    local = customer.next_follow_up_at.astimezone(tz)
     return fmt_date(local, customer.next_follow_up_has_time)
 
 
@@ -59,7 +58,7 @@ def read_date(ctx: Context, text: str) -> DateReading:
 def date_error(ctx: Context, problem: DateProblem) -> CommandError:
     """The reply to an impossible date (❌ reason) or an ambiguous one (🤔 question), with an example."""
     if problem.kind == "ask":
-        example = ctx.command.example if ctx.command else "/帮助"
+        example = ctx.command.example
         return CommandError(f"🤔 {problem.reason}\n例如：{example}")
     return ctx.usage(problem.reason)
 
@@ -93,11 +92,6 @@ def _has_date(ctx: Context, text: str) -> bool:
     return any(read_exact(text, ctx.now, past=past) != DateReading() for past in (False, True))
 
 
-def mention_owner(ctx: Context, reply: Reply, customer: Customer) -> str:
-    """A notifying mention of the owner, or 未分配."""
-    return ctx.mention(reply, customer.owner) if customer.owner else "未分配"
-
-
 def start_of_day(now: datetime) -> datetime:
     """Local midnight at the start of ``now``'s day."""
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -111,6 +105,6 @@ def end_of_day(now: datetime) -> datetime:
 def amount_problem(ctx: Context, reading: Approximate | Foreign | Unreadable) -> CommandError:
     """The reply to an amount that is not exact: ask (🤔 约数) or refuse (❌), with an example."""
     if isinstance(reading, Approximate):
-        example = ctx.command.example if ctx.command else "/帮助"
+        example = ctx.command.example
         return CommandError(f"🤔 {reading.reason}\n例如：{example}")
     return ctx.usage(reading.reason)

@@ -8,22 +8,10 @@ from bot.messages import Card, CardSection, OutgoingMessage
 from handlers.common import next_follow_up
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money, member_label
-from handlers.registry import command
-from models.activity import Activity
+from handlers.registry import Group, command
+from models.activity import Activity, Kind
 from models.parsing import sanitize_user_text, split_first
-
-KIND_NAMES = {
-    "create": "建档",
-    "follow_up": "跟进",
-    "stage": "改阶段",
-    "assign": "分配",
-    "payment": "回款",
-    "won": "签约",
-    "lost": "输单",
-    "reminder": "提醒",
-    "undo": "撤销",
-}
-STATUS_NAMES = {"open": "进行中", "won": "赢单", "lost": "输单"}
+from models.stages import Stage, Status
 
 
 @command(
@@ -32,15 +20,15 @@ STATUS_NAMES = {"open": "进行中", "won": "赢单", "lost": "输单"}
     usage="/客户 客户",
     summary="查看客户卡片：负责人、阶段、金额、下次跟进、最近 10 条记录",
     example="/客户 华为",
-    group="查看",
+    group=Group.VIEW,
 )
 def customer_card(ctx: Context, args: str) -> OutgoingMessage:
     """Show one customer."""
     name, _ = split_first(args)
     if not name:
         raise ctx.usage("请写上客户名称")
-    customer, _ = ctx.find_customer(name)
-    status = STATUS_NAMES.get(customer.status, customer.status)
+    customer, _ = ctx.customer(name)
+    status = Status(customer.status).label
     info = [
         f"负责人：{member_label(customer.owner)}｜阶段：{customer.stage}（{status}）",
         f"金额：{fmt_money(customer.amount)}"
@@ -49,7 +37,7 @@ def customer_card(ctx: Context, args: str) -> OutgoingMessage:
     ]
     if customer.source:
         info.append(f"来源：{sanitize_user_text(customer.source, 40)}")
-    if customer.lost_reason and customer.stage == "输单":
+    if customer.lost_reason and customer.stage == Stage.LOST:
         info.append(f"输单原因：{sanitize_user_text(customer.lost_reason, 60)}")
     activities = ctx.session.scalars(
         select(Activity)
@@ -60,9 +48,7 @@ def customer_card(ctx: Context, args: str) -> OutgoingMessage:
     history = []
     for a in activities:
         when = a.created_at.astimezone(ctx.now.tzinfo)
-        line = (
-            f"{when.month}月{when.day}日 {member_label(a.member)} {KIND_NAMES.get(a.kind, a.kind)}"
-        )
+        line = f"{when.month}月{when.day}日 {member_label(a.member)} {Kind(a.kind).label}"
         if a.text:
             line += f"：{sanitize_user_text(a.text, 60)}"
         if a.stage_from and a.stage_to:

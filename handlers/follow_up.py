@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.common import (
     check_new_name,
     end_of_day,
@@ -16,14 +16,12 @@ from handlers.common import (
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money
 from handlers.registry import command
+from models.activity import Kind
 from models.customer import Customer
 from models.customers import CREATED, Changes, advance_stage, move_stage
 from models.money import Approximate, Exact, Foreign, Unreadable, find_amounts
 from models.parsing import normalize_name, split_first
-from models.stages import LOST, infer_stage
-
-FOLLOWING = "跟进中"
-PAID = "已回款"
+from models.stages import Stage, Status, infer_stage
 
 
 @command(
@@ -33,12 +31,12 @@ PAID = "已回款"
     summary="记录一次跟进；新客户自动建档；写上时间就设好下次跟进，提到报价/签约/回款会推进阶段",
     example="/跟进 华为 报价已发 下周三回访",
 )
-def follow_up(ctx: Context, args: str) -> Reply:
+def follow_up(ctx: Context, args: str) -> OutgoingMessage:
     """Log a follow-up, creating the customer if new, inferring stage and next date."""
     name, rest = split_first(args)
     if not name:
         raise ctx.usage("请写上客户名称和跟进内容")
-    customer, rest = ctx.find_customer(name, rest, missing_ok=True)
+    customer, rest = ctx.customer_or_new(name, rest)
     if customer is None:
         name = check_new_name(ctx, name)  # before "no content": 华为报价已发 is not a name
     if not rest:
@@ -57,12 +55,12 @@ def follow_up(ctx: Context, args: str) -> Reply:
             reply.line(
                 f"👤 {customer_label(customer)} 的负责人设为 {ctx.mention(reply, ctx.sender)}"
             )
-    if customer.stage in ("线索", "已分配"):
-        move_stage(customer, FOLLOWING, ctx.now, changes)
+    if customer.stage in (Stage.LEAD, Stage.ASSIGNED):
+        move_stage(customer, Stage.FOLLOWING, ctx.now, changes)
     inferred = infer_stage(rest)
     if inferred:
         advance_stage(customer, inferred, ctx.now, changes)
-    lost = customer.stage == LOST  # logged, but a lost deal gets no date or amount changes
+    lost = customer.stage == Stage.LOST  # logged, but a lost deal gets no date or amount changes
     dated = None if lost else read_date(ctx, rest)
     hit = dated.hit if dated else None
     if hit is not None:
@@ -73,13 +71,13 @@ def follow_up(ctx: Context, args: str) -> Reply:
         set_follow_up(customer, None, changes)
     found, unclear = (None, None) if lost else _note_amount(rest)
     # "回款5万到账" is a payment, not the deal size: keep the contract amount.
-    paid = found is not None and inferred == PAID
+    paid = found is not None and inferred == Stage.PAID
     if found is not None and not paid:
         changes.set(customer, amount=found)
     changes.set(customer, last_activity_at=ctx.now)
     ctx.log(
         customer,
-        "follow_up",
+        Kind.FOLLOW_UP,
         changes,
         text=rest,
         amount=found,
@@ -97,7 +95,7 @@ def follow_up(ctx: Context, args: str) -> Reply:
         reply.line(f"ℹ️ 金额未记录：{unclear.reason}，例如：{example}")
     if lost:
         reply.line(f"ℹ️ 该客户已输单；要重新跟进请用 /阶段 {customer_label(customer)} 跟进中")
-    return reply
+    return reply.build()
 
 
 def _note_amount(text: str) -> tuple[Decimal | None, Approximate | Foreign | Unreadable | None]:
@@ -123,12 +121,12 @@ def _create(ctx: Context, name: str) -> Customer:
         key=normalize_name(name),
         aliases=[],
         owner_id=ctx.sender.id,
-        stage=FOLLOWING,
-        status="open",
+        stage=Stage.FOLLOWING,
+        status=Status.OPEN,
         created_at=ctx.now,
         stage_entered_at=ctx.now,
     )
     ctx.session.add(customer)
     ctx.session.flush()
-    ctx.log(customer, "create", Changes({CREATED: [None, True]}), stage_to=FOLLOWING)
+    ctx.log(customer, Kind.CREATE, Changes({CREATED: [None, True]}), stage_to=Stage.FOLLOWING)
     return customer

@@ -5,15 +5,30 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from bot.messages import Reply
 from models.customer import Customer
+from models.member import Member
 from models.parsing import sanitize_user_text
 
 WEEKDAYS = "一二三四五六日"
+LIST_LIMIT = 10  # lines of one list in a reply or report
 
 
 def customer_label(customer: Customer) -> str:
     """The customer's name, safe to show."""
-    return sanitize_user_text(customer.name, 40)
+    return customer_name(customer.name)
+
+
+def customer_name(name: str) -> str:
+    """A stored customer name, safe to show."""
+    return sanitize_user_text(name, 40)
+
+
+def cut(lines: list[str], limit: int = LIST_LIMIT) -> list[str]:
+    """The first ``limit`` lines, then "还有 N 个…" for the rest."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"还有 {len(lines) - limit} 个…"]
 
 
 def quote_name(name: str) -> str:
@@ -68,8 +83,13 @@ def fmt_ago(days: int) -> str:
     return f"{days} 天前"
 
 
-def member_label(member: object | None) -> str:
+def member_label(member: Member | None) -> str:
     """A member's display name, safe to show (未分配 for nobody)."""
     if member is None:
         return "未分配"
-    return sanitize_user_text(member.display, 30)  # type: ignore[attr-defined]
+    return sanitize_user_text(member.display, 30)
+
+
+def mention_member(reply: Reply, member: Member) -> str:
+    """A notifying mention token of ``member`` inside ``reply``."""
+    return reply.mention(member.user_id, sanitize_user_text(member.display, 30))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bot.messages import OutgoingMessage
 from handlers import registry
 from handlers.context import Context
-from handlers.registry import command
+from handlers.registry import Group, command
 from models.parsing import sanitize_user_text
 
 
@@ -14,9 +15,9 @@ from models.parsing import sanitize_user_text
     usage="/帮助 [命令]",
     summary="查看全部命令，或某个命令的详细用法",
     example="/帮助 跟进",
-    group="查看",
+    group=Group.VIEW,
 )
-def help_(ctx: Context, args: str) -> str:
+def help_(ctx: Context, args: str) -> OutgoingMessage:
     """List commands, or explain one."""
     word = args.split()[0] if args.split() else ""
     if word:
@@ -36,12 +37,12 @@ def help_(ctx: Context, args: str) -> str:
         ]
         if aliases:
             lines.append(f"简写：{aliases}")
-        return "\n".join(lines)
+        return OutgoingMessage("\n".join(lines))
     lines = ["📖 跟进助手命令（@我 后发送，斜杠可省略）："]
-    for group in ("记录", "查看", "管理"):
-        lines.append(f"【{group}】")
+    for group in Group:
+        lines.append(f"【{group.label}】")
         for cmd in registry.commands():
             if cmd.group == group:
                 lines.append(f"{cmd.usage} — {cmd.summary}")
     lines.append("发送 /帮助 命令名 查看详细用法，例如 /帮助 跟进")
-    return "\n".join(lines)
+    return OutgoingMessage("\n".join(lines))

@@ -7,21 +7,20 @@ The ladder is ``models.names.match_name``; this module decides what the bot does
   with "新建客户 …" as the last choice when the command may create one;
 - nothing close: a new customer where the command creates one, else a one-line refusal.
 
-The answer (a bare number) re-runs the original command with the chosen customer's id fixed for
-the typed name, and with the original message's mentions, so nothing is matched twice.
+The answer (a bare number, read by ``handlers.router``) re-runs the original command with the
+chosen customer's id fixed for the typed name, and with the original message's mentions, so
+nothing is matched twice.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import bindparam, select
 
 from bot.messages import Mention
-from handlers import registry
 from handlers.format import customer_label
 from handlers.registry import CommandError
 from models.customer import Customer
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
 PENDING_MINUTES = 10
 _BY_KEY = select(Customer).where(Customer.chat_id == bindparam("c"), Customer.key == bindparam("k"))
-_CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
 # Words that make the rest of a glued token a note (华为报价已发, 华为拜访): not part of a name.
 _NOTE_WORDS = (
     "拜访",
@@ -78,10 +76,22 @@ _NOTE_WORDS = (
 )
 
 
+class Question(TypedDict):
+    """An open numbered question, stored on the member (JSON) until answered or replaced."""
+
+    command: str
+    args: str
+    query: str
+    options: list[str]
+    choices: list[int | None]  # customer ids; None: create the typed name
+    mentions: list[dict[str, str]]
+    expires_at: str
+
+
 class Ambiguous(CommandError):
     """Several customers fit a name: the reply is a numbered question, stored on the member."""
 
-    def __init__(self, text: str, pending: dict[str, Any]) -> None:
+    def __init__(self, text: str, pending: Question) -> None:
         super().__init__(text)
         self.pending = pending
 
@@ -95,26 +105,6 @@ class Replay:
     mentions: list[Mention] = field(default_factory=list)
 
 
-def answer_pending(ctx: Context, text: str) -> tuple[registry.Command, str] | None:
-    """A bare number answering the sender's open question → the original command to re-run."""
-    pending = ctx.pending
-    match = _CHOICE.match(text)
-    if not pending or not match:
-        return None
-    if "choices" not in pending or datetime.fromisoformat(pending["expires_at"]) < ctx.now:
-        raise CommandError("⌛ 这个选择已过期，请重新发送原来的命令")
-    choices: list[int | None] = pending["choices"]
-    choice = int(match.group(1))
-    if not 1 <= choice <= len(choices):
-        raise Ambiguous(f"❌ 请回复 1 到 {len(choices)} 之间的数字", pending)  # still open
-    cmd = registry.get(pending["command"])
-    if cmd is None:
-        return None
-    mentions = [Mention(**m) for m in pending.get("mentions", [])]
-    ctx.replay = Replay(pending["query"], choices[choice - 1], mentions)
-    return cmd, pending["args"]
-
-
 def candidates(ctx: Context) -> list[Candidate]:
     """This chat's customers as match candidates."""
     rows = ctx.session.execute(
@@ -123,39 +113,50 @@ def candidates(ctx: Context) -> list[Candidate]:
     return [Candidate(id_, name, tuple(aliases or ())) for id_, name, aliases in rows]
 
 
-def find_customer(
-    ctx: Context, query: str, rest: str = "", missing_ok: bool = False, new: bool = False
-) -> tuple[Customer | None, str]:
-    """Resolve a typed customer name; returns (customer, rest).
+def customer(ctx: Context, query: str, rest: str = "") -> tuple[Customer, str]:
+    """The known customer a typed name means, and the rest; asks or refuses when not certain."""
+    found, rest = _find(ctx, query, rest, "find")
+    if found is None:  # "find" never offers a new customer; kept for the type
+        raise ctx.usage(f"没有找到客户“{sanitize_user_text(query, 30)}”，请检查名称")
+    return found, rest
 
-    ``missing_ok``: the command creates a customer that is not found (None is returned).
+
+def customer_or_new(
+    ctx: Context, query: str, rest: str = "", new: bool = False
+) -> tuple[Customer | None, str]:
+    """The customer a typed name means, or None where the command is to create it.
+
     ``new``: the user asked to create this name, so even a sure near match is a question.
     """
+    return _find(ctx, query, rest, "create" if new else "follow")
+
+
+def _find(ctx: Context, query: str, rest: str, mode: Mode) -> tuple[Customer | None, str]:
+    """Resolve a typed customer name in ``mode`` (see ``models.names.judge``); (customer, rest)."""
     if ctx.replay is not None and ctx.replay.query == query:
-        return _replayed(ctx, ctx.replay, rest, missing_ok or new)
+        return _replayed(ctx, ctx.replay, rest, mode != "find")
     key = normalize_name(query)
     if key:  # the usual case: typed as stored, one indexed query
-        customer = ctx.session.scalars(_BY_KEY, {"c": ctx.chat.id, "k": key}).first()
-        if customer is not None:
-            return customer, rest
+        known = ctx.session.scalars(_BY_KEY, {"c": ctx.chat.id, "k": key}).first()
+        if known is not None:
+            return known, rest
     cands = candidates(ctx)
     match = match_name(query, cands)
-    if match.kind in ("fuzzy", "none") and not new:
+    if match.kind in ("fuzzy", "none") and mode != "create":
         glued = _glued(ctx, query, cands)
         if glued is not None:
-            customer, tail = glued
+            found, tail = glued
             if match.kind == "fuzzy":
-                _note_near_match(ctx, query, customer)
-            return customer, f"{tail} {rest}".strip()
-    mode: Mode = "create" if new else "follow" if missing_ok else "find"
+                _note_near_match(ctx, query, found)
+            return found, f"{tail} {rest}".strip()
     verdict = judge(query, cands, mode, match)
     shown = sanitize_user_text(query, 30)
     if verdict.kind == "match":
         return _get(ctx, verdict.key), rest
     if verdict.kind == "near":
-        customer = _get(ctx, verdict.key)
-        _note_near_match(ctx, query, customer)
-        return customer, rest
+        found = _get(ctx, verdict.key)
+        _note_near_match(ctx, query, found)
+        return found, rest
     if verdict.kind == "new":
         if verdict.options:  # 中石化 next to 中石油: most likely another company, say so
             names = "、".join(sanitize_user_text(c.name, 40) for c in verdict.options[:3])
@@ -258,8 +259,8 @@ def _question(
     lines = [title]
     if listed:
         lines += [f"{i}. {name}" for i, name in enumerate(shown, 1)]
-    pending = {
-        "command": ctx.command.name if ctx.command else "",
+    pending: Question = {
+        "command": ctx.command.name,
         "args": ctx.args,
         "query": query,
         "options": shown,

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import fmt_ago, fmt_date, fmt_late, fmt_paid
-from handlers.registry import command
+from handlers.registry import Group, command
 from handlers.reports import report_context
 from models import reports
 from models.parsing import sanitize_user_text
-from models.stages import AFTER_SALES, LOST
+from models.stages import Stage
 
 LIMIT = 20
 RANKS = {"overdue": 0, "today": 1, "later": 2}
@@ -66,7 +66,7 @@ def _mine(ctx: Context) -> list[_Row]:
     deals = [
         d
         for d in reports.deals(scope, owner_id=ctx.sender.id)
-        if d.stage not in (LOST, AFTER_SALES)
+        if d.stage not in (Stage.LOST, Stage.AFTER_SALES)
     ]
     late = {f.deal.id: f.days for f in reports.due_follow_ups(scope, deals)}
     rows = [_Row(d, reports.follow_up_state(d, scope.now), late.get(d.id, 0)) for d in deals]
@@ -92,13 +92,13 @@ def _listing(ctx: Context, title: str, rows: list[_Row], empty: str) -> Reply:
     usage="/我的",
     summary="我负责的客户，逾期和今天到期的排在前面，已签约的显示回款进度",
     example="/我的",
-    group="查看",
+    group=Group.VIEW,
 )
-def mine(ctx: Context, args: str) -> Reply:
+def mine(ctx: Context, args: str) -> OutgoingMessage:
     """List the sender's customers by urgency."""
     return _listing(
         ctx, "你负责的客户", _mine(ctx), "你还没有负责的客户。用 /跟进 客户 内容 记录第一条跟进吧"
-    )
+    ).build()
 
 
 @command(
@@ -107,9 +107,9 @@ def mine(ctx: Context, args: str) -> Reply:
     usage="/待办",
     summary="今天要跟进和已经逾期的客户",
     example="/待办",
-    group="查看",
+    group=Group.VIEW,
 )
-def todo(ctx: Context, args: str) -> Reply:
+def todo(ctx: Context, args: str) -> OutgoingMessage:
     """What is due today or overdue for the sender."""
     due = [row for row in _mine(ctx) if row.state in ("overdue", "today")]
-    return _listing(ctx, "今天的待办", due, "🎉 今天没有到期或逾期的客户")
+    return _listing(ctx, "今天的待办", due, "🎉 今天没有到期或逾期的客户").build()

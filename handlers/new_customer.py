@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.common import amount_problem, check_new_name, summary_line
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money, member_label
 from handlers.registry import CommandError, command
+from models.activity import Kind
 from models.customer import Customer
 from models.customers import CREATED, Changes
 from models.money import Exact, find_amounts, split_words, word_reading
 from models.parsing import normalize_name, sanitize_user_text, split_first
+from models.stages import Stage, Status
 
 
 @command(
@@ -20,7 +22,7 @@ from models.parsing import normalize_name, sanitize_user_text, split_first
     summary="登记新客户；写了负责人就直接分配（只有经理能指定别人）",
     example="/新客户 华为 @张三 50万 展会",
 )
-def new_customer(ctx: Context, args: str) -> Reply:
+def new_customer(ctx: Context, args: str) -> OutgoingMessage:
     """Create a customer at 线索, or at 已分配 when an owner is named."""
     name, rest = split_first(args)
     if not name:
@@ -29,7 +31,7 @@ def new_customer(ctx: Context, args: str) -> Reply:
     owners, rest = ctx.people(rest, "找不到群成员 ＠，请用 @ 选择负责人")
     if len(owners) > 1:
         raise ctx.usage("只能指定一位负责人")
-    other, _ = ctx.find_customer(name, new=True)  # a typo of a known name is asked about
+    other, _ = ctx.customer_or_new(name, new=True)  # a typo of a known name is asked about
     if other is not None:
         raise CommandError(
             f"❌ 客户 {customer_label(other)} 已存在（负责人 {member_label(other.owner)}，"
@@ -61,8 +63,8 @@ def new_customer(ctx: Context, args: str) -> Reply:
         key=normalize_name(name),
         aliases=[],
         owner_id=owner.id if owner else None,
-        stage="已分配" if owner else "线索",
-        status="open",
+        stage=Stage.ASSIGNED if owner else Stage.LEAD,
+        status=Status.OPEN,
         source=" ".join(source)[:100],
         amount=amount,
         created_at=ctx.now,
@@ -74,7 +76,11 @@ def new_customer(ctx: Context, args: str) -> Reply:
     ctx.session.add(customer)
     ctx.session.flush()
     ctx.log(
-        customer, "create", Changes({CREATED: [None, True]}), stage_to=customer.stage, amount=amount
+        customer,
+        Kind.CREATE,
+        Changes({CREATED: [None, True]}),
+        stage_to=customer.stage,
+        amount=amount,
     )
     reply = Reply()
     line = summary_line(ctx, customer, Changes(), prefix="🆕 新客户")
@@ -88,4 +94,4 @@ def new_customer(ctx: Context, args: str) -> Reply:
     reply.line("｜".join([line, *details]))
     if owner is None:
         reply.line(f"经理可用 /分配 {customer_label(customer)} @某人 指定负责人")
-    return reply
+    return reply.build()

@@ -70,7 +70,11 @@ def base_name(member: Member) -> str:
 
 
 _MEMBER = select(Member).where(Member.chat_id == bindparam("c"), Member.user_id == bindparam("u"))
-_OTHERS = select(Member).where(Member.chat_id == bindparam("c"), Member.user_id != bindparam("u"))
+_OTHERS = (
+    select(Member)
+    .where(Member.chat_id == bindparam("c"), Member.user_id != bindparam("u"))
+    .order_by(Member.id)
+)
 
 
 def member_for(session: Session, chat: Chat, user_id: str, name: str, now: datetime) -> Member:
@@ -175,10 +179,11 @@ def _message_forms(mentions: Sequence[Mention]) -> list[_Form]:
 def _chat_forms(ctx: Context) -> list[_Form]:
     """Known members of the chat and configured users: by name, untagged name and user id."""
     forms = []
-    for member in ctx.session.scalars(select(Member).where(Member.chat_id == ctx.chat.id)):
+    members = select(Member).where(Member.chat_id == ctx.chat.id).order_by(Member.id)
+    for member in ctx.session.scalars(members):
         if member.user_id.casefold() in RESERVED_IDS:
             continue
-        for text in {member.name, base_name(member), member.user_id}:
+        for text in dict.fromkeys((member.name, base_name(member), member.user_id)):
             if text:
                 forms.append(_Form(fold(text), member.user_id, ""))
     for user_id, name in configured_names(ctx.settings, ctx.chat.platform).items():

@@ -5,12 +5,29 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from bot.messages import OutgoingMessage
 
 if TYPE_CHECKING:
     from handlers.context import Context
 
-Handler = Callable[["Context", str], Any]
+# Every command answers with one message (a CommandError's text is the other way to answer).
+Handler = Callable[["Context", str], OutgoingMessage]
+
+
+class Group(StrEnum):
+    """Where /帮助 lists a command, in this order; the value is the Chinese heading."""
+
+    RECORD = "记录"
+    VIEW = "查看"
+    MANAGE = "管理"
+
+    @property
+    def label(self) -> str:
+        """The heading shown in /帮助."""
+        return self.value
 
 
 class CommandError(Exception):
@@ -37,7 +54,7 @@ class Command:
     summary: str
     example: str
     who: str
-    group: str
+    group: Group
 
     def usage_error(self, reason: str) -> UsageError:
         """A UsageError carrying this command's example."""
@@ -56,12 +73,16 @@ def command(
     example: str,
     aliases: tuple[str, ...] = (),
     who: str = "所有人",
-    group: str = "记录",
+    group: Group = Group.RECORD,
 ) -> Callable[[Handler], Handler]:
-    """Register ``func`` as the chat command ``/name`` (and its aliases)."""
+    """Register ``func`` as the chat command ``/name`` (and its aliases).
+
+    ``group`` is a Group: the type checker refuses a bare string, and ``Group(group)`` fails at
+    import on an unknown one, so no command can drop out of /帮助.
+    """
 
     def decorate(func: Handler) -> Handler:
-        cmd = Command(name, func, tuple(aliases), usage, summary, example, who, group)
+        cmd = Command(name, func, tuple(aliases), usage, summary, example, who, Group(group))
         for word in (name, *aliases):
             key = word.casefold()
             if key in _LOOKUP and _LOOKUP[key].func is not func:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.common import read_date, set_follow_up, summary_line
 from handlers.context import Context
 from handlers.registry import command
+from models.activity import Kind
 from models.customers import Changes
 from models.parsing import sanitize_user_text, split_first
 
@@ -18,12 +19,12 @@ from models.parsing import sanitize_user_text, split_first
     example="/提醒 华为 下周三下午3点 送样品",
     who="负责人、经理",
 )
-def remind(ctx: Context, args: str) -> Reply:
+def remind(ctx: Context, args: str) -> OutgoingMessage:
     """Set the customer's next follow-up date (and what it is about)."""
     name, rest = split_first(args)
     if not name:
         raise ctx.usage("请写上客户名称和时间")
-    customer, rest = ctx.find_customer(name, rest)
+    customer, rest = ctx.customer(name, rest)
     ctx.require_can_change(customer, "设提醒")
     if not rest:
         raise ctx.usage("请写上提醒时间")
@@ -39,8 +40,8 @@ def remind(ctx: Context, args: str) -> Reply:
     note = (rest[: hit.span[0]] + rest[hit.span[1] :]).strip()
     changes = Changes()
     set_follow_up(customer, hit, changes)
-    ctx.log(customer, "reminder", changes, text=note, next_follow_up_at=hit.when)
+    ctx.log(customer, Kind.REMINDER, changes, text=note, next_follow_up_at=hit.when)
     reply = Reply().line(summary_line(ctx, customer, changes, prefix="⏰"))
     if note:
         reply.line(f"事项：{sanitize_user_text(note, 100)}")
-    return reply
+    return reply.build()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.jobs.base import JobContext, job_context
-from bot.jobs.digest import build_digest, month_events, name_of, progress_for
-from bot.jobs.weekly import build_weekly
 from bot.messages import Card, CardSection, OutgoingMessage, Table
 from handlers.common import date_error
 from handlers.context import Context
 from handlers.format import fmt_money, fmt_percent
-from handlers.registry import command
+from handlers.jobs.base import JobContext, job_context
+from handlers.jobs.digest import build_digest, month_events, name_of, progress_for
+from handlers.jobs.weekly import build_weekly
+from handlers.registry import Group, command
 from models import reports
 from models.dates import DateReading, read_exact
 from models.member import ROLE_REP
 from models.parsing import sanitize_user_text
-from models.stages import LADDER, LOST
+from models.stages import LADDER, LOST, Stage
 
 MEDALS = ("🥇", "🥈", "🥉")
 
@@ -49,7 +49,7 @@ def parse_past_day(text: str, now: datetime) -> date | None:
     usage="/日报 [日期]",
     summary="今天（或指定日期）的日报：各人跟进、签约回款、逾期和停滞的客户",
     example="/日报 昨天",
-    group="查看",
+    group=Group.VIEW,
 )
 def daily(ctx: Context, args: str) -> OutgoingMessage:
     """The digest for today or a past day."""
@@ -72,7 +72,7 @@ def daily(ctx: Context, args: str) -> OutgoingMessage:
     usage="/周报",
     summary="本周（周一到现在）的周报：漏斗变化、签约输单、各人动态、目标、停滞最久的商机",
     example="/周报",
-    group="查看",
+    group=Group.VIEW,
 )
 def weekly(ctx: Context, args: str) -> OutgoingMessage:
     """The weekly review of this week, Monday to now (the same message as the Friday job)."""
@@ -85,7 +85,7 @@ def weekly(ctx: Context, args: str) -> OutgoingMessage:
     usage="/漏斗",
     summary="各阶段客户数和金额，以及阶段之间的转化率",
     example="/漏斗",
-    group="查看",
+    group=Group.VIEW,
 )
 def funnel(ctx: Context, args: str) -> OutgoingMessage:
     """Counts and amounts per stage now, and how many got from each stage to the next."""
@@ -109,7 +109,7 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
         )
     lost = now.stages[LOST]
     rows.append([LOST, str(lost.count), fmt_money(lost.amount) if lost.amount else "-", "-", "-"])
-    won = reached[LADDER.index("已签约")]
+    won = reached[LADDER.index(Stage.SIGNED)]
     summary = f"共 {now.total} 个客户｜签约 {won} 个（{fmt_percent(won, now.total)}）｜输单 {lost.count} 个"
     card = Card(
         title="🔻 销售漏斗",
@@ -133,7 +133,7 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
     usage="/排行",
     summary="本月各人排行：签约金额、回款、跟进次数、目标完成（经理和管理员有自己的客户才上榜）",
     example="/排行",
-    group="查看",
+    group=Group.VIEW,
 )
 def ranking(ctx: Context, args: str) -> OutgoingMessage:
     """This month per rep, by won amount, then payments, then follow-ups.

@@ -7,11 +7,12 @@ import re
 from sqlalchemy import select
 
 from bot.config import DEFAULT_STAGE_LIMITS
-from bot.jobs.base import ChatSettings
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import member_label
-from handlers.registry import command
+from handlers.jobs.base import ChatSettings
+from handlers.jobs.table import Job, by_name, timed
+from handlers.registry import Group, command
 from models.member import ROLE_MANAGER, ROLE_NAMES, ROLE_REP, Member
 from models.parsing import sanitize_user_text, split_first
 from models.stages import parse_stage_name
@@ -26,35 +27,58 @@ ROLE_WORDS = {
 }
 
 
+LIMIT_KEYS = ("上班时间", "阶段时限", "未跟进天数", "响应时限")
+TOGGLES = {"开启": True, "打开": True, "关闭": False}
+
+
+def _time_words() -> dict[str, Job]:
+    """/设置 words that change a job's time (日报时间 → the daily digest), from the job table."""
+    return {word: job for job in timed() for word in job.time_words}
+
+
+def _switch_words() -> dict[str, Job]:
+    """Words /设置 开启|关闭 accepts for each job (日报, 早间提醒, 提醒, …), from the job table."""
+    return {word: job for job in by_name() for word in job.switch_words}
+
+
+def _summary() -> str:
+    """The help text, with every job's time word, default and title from the job table."""
+    times = "、".join(f"{job.time_words[0]} {job.default}" for job in timed())
+    titles = "|".join(job.title for job in by_name())
+    return (
+        f"不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：{times}、上班时间 09:00-18:00、"
+        f"阶段时限 已报价 10、未跟进天数 3、响应时限 2、关闭/开启 {titles}"
+    )
+
+
 @command(
     "设置",
     aliases=("sz", "set", "settings"),
     usage="/设置 [项目 值]",
-    summary=(
-        "不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：日报时间 18:00、提醒时间 09:30、"
-        "预警时间 10:00、周报时间 17:00、上班时间 09:00-18:00、阶段时限 已报价 10、未跟进天数 3、"
-        "响应时限 2、关闭/开启 日报|早间提醒|响应提醒|停滞预警|周报"
-    ),
+    summary=_summary(),
     example="/设置 经理 @王经理",
     who="角色：管理员；日程和时限：经理；查看：所有人",
-    group="管理",
+    group=Group.MANAGE,
 )
-def settings(ctx: Context, args: str) -> Reply:
-    """Show settings, or change a member's role."""
+def settings(ctx: Context, args: str) -> OutgoingMessage:
+    """Show settings, change the chat's schedule and limits, or change a member's role."""
     if not args:
-        return _show(ctx)
+        return _show(ctx).build()
     key, rest = split_first(args)
-    if (
-        key in SCHEDULE_KEYS
-        or key in TOGGLES
-        or key in ("阶段时限", "上班时间", "未跟进天数", "响应时限")
-    ):
-        return _schedule(ctx, key, rest)
+    if key in _time_words() or key in TOGGLES or key in LIMIT_KEYS:
+        return OutgoingMessage(_schedule(ctx, key, rest))
     role = ROLE_WORDS.get(key.casefold())
     if role is None:
+        known = [
+            "经理",
+            "销售",
+            *(job.time_words[0] for job in timed()),
+            *LIMIT_KEYS,
+            "开启",
+            "关闭",
+        ]
         raise ctx.usage(
-            f"不认识的设置项“{sanitize_user_text(key, 10)}”；可设置：经理、销售、日报时间、提醒时间、"
-            "预警时间、周报时间、上班时间、阶段时限、未跟进天数、响应时限、开启、关闭"
+            f"不认识的设置项“{sanitize_user_text(key, 10)}”；可设置：{'、'.join(known)}"
         )
     ctx.require_admin("设置角色")
     members, _ = ctx.people(rest)
@@ -68,33 +92,9 @@ def settings(ctx: Context, args: str) -> Reply:
     reply.line(f"✅ 已将 {'、'.join(done)} 设为{ROLE_NAMES[role]}")
     if role == ROLE_MANAGER:
         reply.line("经理可以 /分配 客户、修改任何客户，并收到升级提醒")
-    return reply
+    return reply.build()
 
 
-SCHEDULE_KEYS = {
-    "日报时间": "digest_time",
-    "提醒时间": "nudge_time",
-    "早间提醒时间": "nudge_time",
-    "预警时间": "stalled_time",
-    "周报时间": "weekly_time",
-}
-TOGGLES = {"开启": True, "打开": True, "关闭": False}
-JOB_WORDS = {
-    "日报": "daily_digest",
-    "早间提醒": "morning_nudges",
-    "提醒": "morning_nudges",
-    "响应提醒": "response_sla",
-    "停滞预警": "stalled_deals",
-    "预警": "stalled_deals",
-    "周报": "weekly_review",
-}
-JOB_TITLES = {
-    "daily_digest": "日报",
-    "morning_nudges": "早间提醒",
-    "response_sla": "响应提醒",
-    "stalled_deals": "停滞预警",
-    "weekly_review": "周报",
-}
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：点]([0-5]\d)?$")
 
 
@@ -110,16 +110,17 @@ def _schedule(ctx: Context, key: str, rest: str) -> str:
     """Change one schedule or limit setting of this chat (managers and admins)."""
     ctx.require_manager("修改日程和时限")
     own = dict(ctx.chat.settings or {})
-    if key in SCHEDULE_KEYS:
+    timed_job = _time_words().get(key)
+    if timed_job is not None:
         value = _time(ctx, rest)
-        own[SCHEDULE_KEYS[key]] = value
+        own[timed_job.time_key] = value
         done = f"{key}改为 {value}"
     elif key in TOGGLES:
-        job = JOB_WORDS.get(rest.strip())
+        job = _switch_words().get(rest.strip())
         if job is None:
-            raise ctx.usage("请写要开启或关闭的功能：" + "、".join(JOB_TITLES.values()))
-        own["jobs"] = {**own.get("jobs", {}), job: TOGGLES[key]}
-        done = f"已{key}{JOB_TITLES[job]}"
+            raise ctx.usage("请写要开启或关闭的功能：" + "、".join(j.title for j in by_name()))
+        own["jobs"] = {**own.get("jobs", {}), job.name: TOGGLES[key]}
+        done = f"已{key}{job.title}"
     elif key == "上班时间":
         parts = re.split(r"\s*[-~到至—]\s*", rest.strip())
         if len(parts) != 2:
@@ -160,7 +161,9 @@ def _count(ctx: Context, text: str, what: str) -> int:
 def _show(ctx: Context) -> Reply:
     """The chat's roles and settings."""
     managers = ctx.session.scalars(
-        select(Member).where(Member.chat_id == ctx.chat.id, Member.role == ROLE_MANAGER)
+        select(Member)
+        .where(Member.chat_id == ctx.chat.id, Member.role == ROLE_MANAGER)
+        .order_by(Member.id)
     ).all()
     admins = ctx.settings.bot.admins
     reply = Reply()
@@ -172,8 +175,7 @@ def _show(ctx: Context) -> Reply:
     reply.line(f"时区：{ctx.chat.timezone}")
     config = ChatSettings.resolve(ctx.settings, ctx.chat)
     reply.line(
-        f"日报 {config.digest_time:%H:%M}｜早间提醒 {config.nudge_time:%H:%M}｜"
-        f"停滞预警 {config.stalled_time:%H:%M}｜周报 {config.weekly_time:%H:%M}（最后一个工作日）"
+        "｜".join(f"{job.title} {config.time_of(job.name):%H:%M}{job.time_note}" for job in timed())
     )
     reply.line(
         f"上班时间 {config.office_start:%H:%M}-{config.office_end:%H:%M}｜"
@@ -181,7 +183,7 @@ def _show(ctx: Context) -> Reply:
     )
     limits = "、".join(f"{stage} {days}天" for stage, days in config.stage_limits.items())
     reply.line(f"阶段时限（工作日）：{limits}")
-    off = [JOB_TITLES[j] for j in JOB_TITLES if j in config.disabled]
+    off = [job.title for job in by_name() if job.name in config.disabled]
     if off:
         reply.line(f"已关闭：{'、'.join(off)}")
     reply.line(f"你的角色：{ROLE_NAMES[ctx.role_of(ctx.sender)]}")

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.common import amount_problem, summary_line
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money, fmt_paid
 from handlers.registry import CommandError, UsageError, command
+from models.activity import Kind
 from models.customer import Customer
 from models.customers import Changes, move_stage
 from models.money import MAX_MONEY, Exact, find_amounts, leading_amount
 from models.parsing import sanitize_user_text, split_first
 from models.stages import (
-    AFTER_SALES,
     ALL_STAGES,
-    LOST,
-    PAID,
-    SIGNED,
+    Stage,
     fully_paid,
     parse_stage_name,
     payment_stage,
@@ -31,7 +29,7 @@ def _target(ctx: Context, args: str, action: str) -> tuple[Customer, str]:
     name, rest = split_first(args)
     if not name:
         raise ctx.usage("请写上客户名称")
-    customer, rest = ctx.find_customer(name, rest)
+    customer, rest = ctx.customer(name, rest)
     ctx.require_can_change(customer, action)
     return customer, rest
 
@@ -63,21 +61,21 @@ def _leading_amount(ctx: Context, rest: str) -> tuple[Decimal | None, str]:
     example="/阶段 华为 已报价",
     who="负责人、经理",
 )
-def stage(ctx: Context, args: str) -> Reply:
+def stage(ctx: Context, args: str) -> OutgoingMessage:
     """Move a customer to any stage explicitly (corrections included)."""
     customer, rest = _target(ctx, args, "改阶段")
     word, note = split_first(rest)
     target = parse_stage_name(word) if word else None
     if target is None:
         raise ctx.usage("请写上阶段：" + "、".join(ALL_STAGES))
-    if target == LOST and not note:
+    if target == Stage.LOST and not note:
         raise UsageError("输单请写明原因", "/阶段 华为 输单 价格太高")
     return _move(ctx, customer, target, note)
 
 
-def _settled(customer: Customer, target: str, amount: Decimal | None) -> str:
+def _settled(customer: Customer, target: Stage, amount: Decimal | None) -> Stage:
     """The payment rule: a won deal is 已回款 when its payments cover the contract, else 已签约."""
-    if target not in (SIGNED, PAID):
+    if target not in (Stage.SIGNED, Stage.PAID):
         return target
     label = customer_label(customer)
     contract = amount if amount is not None else customer.amount
@@ -87,12 +85,12 @@ def _settled(customer: Customer, target: str, amount: Decimal | None) -> str:
             f"❌ 合同金额 {fmt_money(contract)} 少于已回款 {fmt_money(paid)}，请核对金额"
         )
     settled = payment_stage(contract, paid)
-    if target == PAID and settled != PAID:
+    if target == Stage.PAID and settled != Stage.PAID:
         raise CommandError(
             f"❌ {label} 还没有回款完毕（{fmt_paid(paid, contract)}）；"
             f"回款请用 /回款 {label} 金额 登记，回款够合同金额就是已回款"
         )
-    if target == SIGNED and settled == PAID and amount is None:
+    if target == Stage.SIGNED and settled == Stage.PAID and amount is None:
         raise CommandError(
             f"ℹ️ {label} 已全部回款（{fmt_paid(paid, contract)}），所以在「已回款」阶段；"
             f"合同金额有变请用 /签约 {label} 金额 更新"
@@ -101,29 +99,29 @@ def _settled(customer: Customer, target: str, amount: Decimal | None) -> str:
 
 
 def _move(
-    ctx: Context, customer: Customer, target: str, note: str, amount: Decimal | None = None
-) -> Reply:
+    ctx: Context, customer: Customer, target: Stage, note: str, amount: Decimal | None = None
+) -> OutgoingMessage:
     """Apply a stage move (plus amount and note) and build the reply."""
-    kind = {SIGNED: "won", LOST: "lost"}.get(target, "stage")
+    kind = {Stage.SIGNED: Kind.WON, Stage.LOST: Kind.LOST}.get(target, Kind.STAGE)
     target = _settled(customer, target, amount)
     changes = Changes()
     if not move_stage(customer, target, ctx.now, changes) and amount is None:
         raise CommandError(f"ℹ️ {customer_label(customer)} 已经在「{target}」阶段")
-    if target == LOST:
+    if target == Stage.LOST:
         changes.set(customer, lost_reason=note[:200])
     if amount is not None:
         changes.set(customer, amount=amount)
     changes.set(customer, last_activity_at=ctx.now)
     ctx.log(customer, kind, changes, text=note, amount=amount)
     reply = Reply().line(summary_line(ctx, customer, changes))
-    if target == LOST:
+    if target == Stage.LOST:
         reply.line(f"原因：{sanitize_user_text(note, 100)}")
-    return reply
+    return reply.build()
 
 
-def _forward(ctx: Context, customer: Customer, target: str) -> None:
+def _forward(ctx: Context, customer: Customer, target: Stage) -> None:
     """Shortcuts only move forward; going back needs /阶段."""
-    if customer.stage == LOST:
+    if customer.stage == Stage.LOST:
         raise CommandError(
             f"❌ {customer_label(customer)} 已输单；要恢复请用 /阶段 {customer_label(customer)} 跟进中"
         )
@@ -142,12 +140,12 @@ def _forward(ctx: Context, customer: Customer, target: str) -> None:
     example="/报价 华为 50万",
     who="负责人、经理",
 )
-def quote(ctx: Context, args: str) -> Reply:
+def quote(ctx: Context, args: str) -> OutgoingMessage:
     """Move to 已报价."""
     customer, rest = _target(ctx, args, "改阶段")
-    _forward(ctx, customer, "已报价")
+    _forward(ctx, customer, Stage.QUOTED)
     amount, note = _leading_amount(ctx, rest)
-    return _move(ctx, customer, "已报价", note, amount)
+    return _move(ctx, customer, Stage.QUOTED, note, amount)
 
 
 @command(
@@ -158,13 +156,13 @@ def quote(ctx: Context, args: str) -> Reply:
     example="/签约 华为 48万",
     who="负责人、经理",
 )
-def won(ctx: Context, args: str) -> Reply:
+def won(ctx: Context, args: str) -> OutgoingMessage:
     """Move to 已签约, or change a won deal's contract amount (the stage follows the payments)."""
     customer, rest = _target(ctx, args, "改阶段")
-    if customer.stage != PAID:
-        _forward(ctx, customer, SIGNED)
+    if customer.stage != Stage.PAID:
+        _forward(ctx, customer, Stage.SIGNED)
     amount, note = _leading_amount(ctx, rest)
-    return _move(ctx, customer, "已签约", note, amount)
+    return _move(ctx, customer, Stage.SIGNED, note, amount)
 
 
 @command(
@@ -175,13 +173,13 @@ def won(ctx: Context, args: str) -> Reply:
     example="/回款 华为 20万 首付款",
     who="负责人、经理",
 )
-def payment(ctx: Context, args: str) -> Reply:
+def payment(ctx: Context, args: str) -> OutgoingMessage:
     """Record a payment: the deal is 已签约 until the payments cover the contract, then 已回款."""
     customer, rest = _target(ctx, args, "登记回款")
     amount, note = _leading_amount(ctx, rest)
     if amount is None:
         raise ctx.usage("请写上回款金额")
-    if customer.stage == LOST:
+    if customer.stage == Stage.LOST:
         raise CommandError(
             f"❌ {customer_label(customer)} 已输单；要恢复请用 /阶段 {customer_label(customer)} 已签约"
         )
@@ -196,9 +194,9 @@ def payment(ctx: Context, args: str) -> Reply:
         )
     changes = Changes()
     changes.set(customer, paid_amount=total_paid, last_activity_at=ctx.now)
-    if customer.stage != AFTER_SALES:
+    if customer.stage != Stage.AFTER_SALES:
         move_stage(customer, payment_stage(contract, total_paid), ctx.now, changes)
-    ctx.log(customer, "payment", changes, text=note, amount=amount)
+    ctx.log(customer, Kind.PAYMENT, changes, text=note, amount=amount)
     reply = Reply().line(summary_line(ctx, customer, changes) + f"｜回款 {fmt_money(amount)}")
     if contract is None:
         reply.line(
@@ -209,7 +207,7 @@ def payment(ctx: Context, args: str) -> Reply:
         reply.line(f"累计{fmt_paid(total_paid, contract)}，已全部回款")
     else:
         reply.line(f"累计{fmt_paid(total_paid, contract)}，还差 {fmt_money(contract - total_paid)}")
-    return reply
+    return reply.build()
 
 
 @command(
@@ -220,11 +218,11 @@ def payment(ctx: Context, args: str) -> Reply:
     example="/输单 华为 价格太高",
     who="负责人、经理",
 )
-def lost(ctx: Context, args: str) -> Reply:
+def lost(ctx: Context, args: str) -> OutgoingMessage:
     """Move to 输单 with a reason."""
     customer, note = _target(ctx, args, "标记输单")
     if not note:
         raise ctx.usage("请写明输单原因")
-    if customer.stage == LOST:
+    if customer.stage == Stage.LOST:
         raise CommandError(f"ℹ️ {customer_label(customer)} 已经是输单状态")
-    return _move(ctx, customer, LOST, note)
+    return _move(ctx, customer, Stage.LOST, note)

@@ -8,13 +8,13 @@ from datetime import date
 
 from sqlalchemy import select
 
-from bot.jobs.base import JobContext, job_context
-from bot.jobs.digest import name_of
-from bot.messages import Reply
+from bot.messages import OutgoingMessage, Reply
 from handlers.common import amount_problem
 from handlers.context import Context
 from handlers.format import fmt_money, fmt_percent
-from handlers.registry import command
+from handlers.jobs.base import JobContext, job_context
+from handlers.jobs.digest import name_of
+from handlers.registry import Group, command
 from models import reports
 from models.money import Exact, split_words, word_reading
 from models.parsing import sanitize_user_text
@@ -118,17 +118,17 @@ def _listing(ctx: Context, month: str) -> str:
     summary="设每月签约目标（月份如 12月、2026-12、下个月，默认本月）；只写 /目标 查看本月目标",
     example="/目标 @李四 50万 12月",
     who="经理（查看：所有人）",
-    group="管理",
+    group=Group.MANAGE,
 )
-def target(ctx: Context, args: str) -> Reply | str:
+def target(ctx: Context, args: str) -> OutgoingMessage:
     """Set (or replace) a member's monthly target, or list the month's targets."""
     today = ctx.now.date()
     text = args.strip()
     if not text:
-        return _listing(ctx, _shift(today, 0))
+        return OutgoingMessage(_listing(ctx, _shift(today, 0)))
     only_month = parse_month(text, today)
     if only_month is not None:
-        return _listing(ctx, only_month)
+        return OutgoingMessage(_listing(ctx, only_month))
     ctx.require_manager("设目标")
     people, text = ctx.people(text, "找不到群成员 ＠，请用 @ 选择")
     if len(people) > 1:
@@ -186,4 +186,4 @@ def target(ctx: Context, args: str) -> Reply | str:
             f"{label}已签约 {fmt_money(mine.won)}（{fmt_percent(mine.won, mine.target)}）"
             f"｜已回款 {fmt_money(mine.paid)}"
         )
-    return reply
+    return reply.build()

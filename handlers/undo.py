@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.messages import OutgoingMessage
 from handlers.context import Context
 from handlers.registry import CommandError, command
+from models.activity import Kind
 from models.customers import UndoConflict, last_entry, undo_entry, undo_window
 from models.parsing import sanitize_user_text
 
@@ -15,7 +17,7 @@ from models.parsing import sanitize_user_text
     summary="撤销我最近一条记录（24 小时内），客户恢复原样",
     example="/撤销",
 )
-def undo(ctx: Context, args: str) -> str:
+def undo(ctx: Context, args: str) -> OutgoingMessage:
     """Revert the sender's latest entry."""
     hours = ctx.settings.bot.undo_hours
     entry = last_entry(ctx.session, ctx.chat.id, ctx.sender.id, undo_window(ctx.now, hours))
@@ -32,7 +34,7 @@ def undo(ctx: Context, args: str) -> str:
     # A create row has no text; the follow-up logged with it does.
     text = next((a.text for a in entry if a.text), "")
     what = sanitize_user_text(text, 40)
-    created = any(a.kind == "create" for a in entry)
+    created = any(a.kind == Kind.CREATE for a in entry)
     label = "、".join(sanitize_user_text(n, 40) for n in names)
     detail = "（已删除新建的客户）" if created else "，客户已恢复原样"
-    return f"↩️ 已撤销对 {label} 的记录{('：' + what) if what else ''}{detail}"
+    return OutgoingMessage(f"↩️ 已撤销对 {label} 的记录{('：' + what) if what else ''}{detail}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bot.messages import OutgoingMessage
 from handlers.context import Context
 from handlers.people import name_holder
-from handlers.registry import command
+from handlers.registry import Group, command
 from models.parsing import sanitize_user_text
 
 MAX_NAME = 20
@@ -16,9 +17,9 @@ MAX_NAME = 20
     usage="/我是 名字",
     summary="告诉机器人你的名字，日报和提醒里就显示这个名字",
     example="/我是 张三",
-    group="管理",
+    group=Group.MANAGE,
 )
-def whoami(ctx: Context, args: str) -> str:
+def whoami(ctx: Context, args: str) -> OutgoingMessage:
     """Set the sender's display name in this chat."""
     raw = " ".join(args.split())
     name = sanitize_user_text(raw, 0).replace("\n", " ").strip()
@@ -34,4 +35,4 @@ def whoami(ctx: Context, args: str) -> str:
             f"“{name}”已经是本群 {sanitize_user_text(holder, 30)} 的名字，请换一个（例如加上姓或部门）"
         )
     ctx.sender.name = name
-    return f"✅ 好的，以后叫你 {name}"
+    return OutgoingMessage(f"✅ 好的，以后叫你 {name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
@@ -13,18 +14,39 @@ from models.base import Base
 from models.customer import MONEY
 from models.member import Member
 
-KINDS = (
-    "create",
-    "follow_up",
-    "stage",
-    "assign",
-    "payment",
-    "won",
-    "lost",
-    "reminder",
-    "alias",
-    "undo",
-)
+
+class Kind(StrEnum):
+    """What an activity row records; stored as these words, shown by ``label``."""
+
+    CREATE = "create"
+    FOLLOW_UP = "follow_up"
+    STAGE = "stage"
+    ASSIGN = "assign"
+    PAYMENT = "payment"
+    WON = "won"
+    LOST = "lost"
+    REMINDER = "reminder"
+    ALIAS = "alias"
+    UNDO = "undo"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name shown in a customer's history."""
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    Kind.CREATE: "建档",
+    Kind.FOLLOW_UP: "跟进",
+    Kind.STAGE: "改阶段",
+    Kind.ASSIGN: "分配",
+    Kind.PAYMENT: "回款",
+    Kind.WON: "签约",
+    Kind.LOST: "输单",
+    Kind.REMINDER: "提醒",
+    Kind.ALIAS: "加别名",
+    Kind.UNDO: "撤销",
+}
 
 
 class Activity(Base):

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import chinese_calendar
 
-if TYPE_CHECKING:
-    from bot.config import CalendarSettings
-
-__all__ = ["WorkCalendar", "calendar_from_settings"]
+__all__ = ["CalendarConfig", "WorkCalendar", "calendar_from_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +302,31 @@ def _cached_calendar(
     )
 
 
-def calendar_from_settings(settings: CalendarSettings) -> WorkCalendar:
+class CalendarConfig(Protocol):
+    """A ``[calendar]`` config section (``bot.config.CalendarSettings`` is one)."""
+
+    @property
+    def holidays(self) -> Sequence[str]:
+        """Extra days off, ISO dates."""
+        ...
+
+    @property
+    def workdays(self) -> Sequence[str]:
+        """Extra working days, ISO dates."""
+        ...
+
+    @property
+    def office_start(self) -> str:
+        """Start of office hours, HH:MM."""
+        ...
+
+    @property
+    def office_end(self) -> str:
+        """End of office hours, HH:MM."""
+        ...
+
+
+def calendar_from_settings(settings: CalendarConfig) -> WorkCalendar:
     """The WorkCalendar for a [calendar] config section (memoised, so its cache is shared)."""
     return _cached_calendar(
         tuple(settings.holidays),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
 from models.member import Member
+from models.stages import Status
 
 MONEY = Numeric(14, 2)
 
@@ -32,7 +33,7 @@ class Customer(Base):
         ForeignKey("member.id", ondelete="SET NULL"), index=True
     )
     stage: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(8), default="open")
+    status: Mapped[str] = mapped_column(String(8), default=Status.OPEN)
     grade: Mapped[str] = mapped_column(String(16), default="")
     source: Mapped[str] = mapped_column(String(100), default="")
     amount: Mapped[Decimal | None] = mapped_column(MONEY)

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.activity import Activity
+from models.activity import Activity, Kind
 from models.customer import Customer
 from models.member import Member
-from models.stages import LOST, PAID, is_closed, payment_stage, stage_index, status_for
+from models.stages import LOST, Stage, is_closed, payment_stage, stage_index, status_for
 
 _DATETIME_FIELDS = {"stage_entered_at", "last_activity_at", "next_follow_up_at", "assigned_at"}
 _DECIMAL_FIELDS = {"amount", "paid_amount"}
@@ -86,7 +86,7 @@ def advance_stage(customer: Customer, stage: str, now: datetime, changes: Change
     """Move forward only: never backwards, never out of 输单, never to 已回款 before it is paid."""
     if customer.stage == LOST or stage == LOST:
         return False
-    if stage == PAID:
+    if stage == Stage.PAID:
         stage = payment_stage(customer.amount, customer.paid_amount)
     if stage_index(stage) <= stage_index(customer.stage):
         return False
@@ -97,7 +97,7 @@ def log_activity(
     session: Session,
     customer: Customer,
     member: Member,
-    kind: str,
+    kind: Kind,
     now: datetime,
     entry_key: str,
     changes: Changes | None = None,
@@ -156,7 +156,7 @@ def last_entry(session: Session, chat_id: int, member_id: int, since: datetime) 
             Activity.chat_id == chat_id,
             Activity.member_id == member_id,
             Activity.undone_at.is_(None),
-            Activity.kind != "undo",
+            Activity.kind != Kind.UNDO,
             Activity.created_at >= since,
         )
         .order_by(Activity.id.desc())

@@ -36,17 +36,19 @@ from typing import Literal, NamedTuple, Protocol
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.activity import Activity
+from models.activity import Activity, Kind
 from models.calendar import WorkCalendar
 from models.chat import Chat
 from models.customer import Customer
 from models.member import Member
-from models.stages import LADDER, LOST, WON_STAGES
+from models.stages import LADDER, LOST, WON_STAGES, Status
 from models.target import Target
 
 ZERO = Decimal("0")
-OPEN = "open"
 FollowUpState = Literal["overdue", "today", "later"]
+# What each kind of entry counts as in the per-member figures (every kind counts as an entry).
+FOLLOW_UP_KINDS: frozenset[str] = frozenset({Kind.FOLLOW_UP})
+NEW_CUSTOMER_KINDS: frozenset[str] = frozenset({Kind.CREATE})
 
 
 class Limits(Protocol):
@@ -174,7 +176,7 @@ def _live(start: datetime, end: datetime, chat_id: int) -> list[ColumnElement[bo
     return [
         Activity.chat_id == chat_id,
         Activity.undone_at.is_(None),
-        Activity.kind != "undo",
+        Activity.kind != Kind.UNDO,
         Activity.created_at >= start,
         Activity.created_at < end,
     ]
@@ -202,9 +204,9 @@ def activity_counts(scope: Scope, start: datetime, end: datetime) -> dict[int | 
         rep = figures.setdefault(member_id, RepFigures(member_id))
         rep.entries += count
         rep.stage_moves += int(moved or 0)
-        if kind == "follow_up":
+        if kind in FOLLOW_UP_KINDS:
             rep.follow_ups += count
-        elif kind == "create":
+        elif kind in NEW_CUSTOMER_KINDS:
             rep.new_customers += count
     return figures
 
@@ -215,7 +217,7 @@ class DealEvent(NamedTuple):
     A payment carries the customer's paid total right after it and today's contract amount.
     """
 
-    kind: str  # "won" | "lost" | "payment"
+    kind: Kind  # won, lost or payment
     customer_id: int | None
     customer_name: str
     member_id: int | None
@@ -258,40 +260,43 @@ def deal_events(scope: Scope, start: datetime, end: datetime) -> list[DealEvent]
         .outerjoin(Customer, Customer.id == Activity.customer_id)
         .where(
             *_live(start, end, scope.chat.id),
-            or_(Activity.kind == "payment", Activity.stage_to.in_((*WON_STAGES, LOST))),
+            or_(Activity.kind == Kind.PAYMENT, Activity.stage_to.in_((*WON_STAGES, LOST))),
         )
         .order_by(Activity.created_at, Activity.id)
     )
     events: list[DealEvent] = []
     won_at: dict[object, int] = {}
+    superseded: set[int] = set()
     for row in rows:
         kind, cid, name, logger, amount, s_from, s_to, at, text, changes, owner, contract = row
         credit = owner if owner is not None else logger
         if s_to in WON_STAGES and s_from not in WON_STAGES:
-            value = amount if kind == "won" and amount is not None else contract
+            value = amount if kind == Kind.WON and amount is not None else contract
             key = cid if cid is not None else name
             if key in won_at:
-                events[won_at[key]] = events[won_at[key]]._replace(kind="")
+                superseded.add(won_at[key])
             won_at[key] = len(events)
-            events.append(DealEvent("won", cid, name, credit, value, at, ""))
+            events.append(DealEvent(Kind.WON, cid, name, credit, value, at, ""))
         elif s_to == LOST and s_from != LOST:
-            events.append(DealEvent("lost", cid, name, credit, None, at, text or ""))
-        if kind == "payment" and amount is not None:
+            events.append(DealEvent(Kind.LOST, cid, name, credit, None, at, text or ""))
+        if kind == Kind.PAYMENT and amount is not None:
             paid = _paid_after(changes or {})
-            events.append(DealEvent("payment", cid, name, credit, amount, at, "", paid, contract))
-    return [e for e in events if e.kind]
+            events.append(
+                DealEvent(Kind.PAYMENT, cid, name, credit, amount, at, "", paid, contract)
+            )
+    return [e for i, e in enumerate(events) if i not in superseded]
 
 
 def add_money(figures: dict[int | None, RepFigures], events: Iterable[DealEvent]) -> None:
     """Add wins, losses and payments to per-member figures (creating rows as needed)."""
     for event in events:
         rep = figures.setdefault(event.member_id, RepFigures(event.member_id))
-        if event.kind == "won":
+        if event.kind is Kind.WON:
             rep.won_count += 1
             rep.won_amount += event.amount or ZERO
-        elif event.kind == "lost":
+        elif event.kind is Kind.LOST:
             rep.lost_count += 1
-        elif event.kind == "payment":
+        elif event.kind is Kind.PAYMENT:
             rep.paid_amount += event.amount or ZERO
 
 
@@ -351,9 +356,9 @@ def target_progress(goals: dict[int, Decimal], events: Iterable[DealEvent]) -> l
         row = progress.get(event.member_id) if event.member_id is not None else None
         if row is None:
             continue
-        if event.kind == "won":
+        if event.kind is Kind.WON:
             row.won += event.amount or ZERO
-        elif event.kind == "payment":
+        elif event.kind is Kind.PAYMENT:
             row.paid += event.amount or ZERO
     return sorted(progress.values(), key=lambda p: (-p.won / (p.target or 1), p.member_id))
 
@@ -411,7 +416,7 @@ def deals(scope: Scope, owner_id: int | None = None) -> list[Deal]:
 
 def is_open(deal: Deal) -> bool:
     """Still to be won: follow-ups, quiet and the SLA concern open deals only."""
-    return deal.status == OPEN
+    return deal.status == Status.OPEN
 
 
 def deadline(deal: Deal, tz: tzinfo | None) -> datetime | None:
@@ -544,13 +549,13 @@ def untouched_assignments(scope: Scope) -> list[Deal]:
         Activity.member_id == Customer.owner_id,
         Activity.created_at > Customer.assigned_at,
         Activity.undone_at.is_(None),
-        Activity.kind != "assign",
+        Activity.kind != Kind.ASSIGN,
     )
     query = (
         select(*_DEAL_COLUMNS)
         .where(
             Customer.chat_id == scope.chat.id,
-            Customer.status == OPEN,
+            Customer.status == Status.OPEN,
             Customer.assigned_at.is_not(None),
             Customer.owner_id.is_not(None),
             ~touched,
@@ -647,7 +652,7 @@ def furthest_stages(scope: Scope, customers: list[Deal]) -> dict[int, int]:
         )
         .group_by(Activity.customer_id, Activity.stage_from, Activity.stage_to)
     )
-    index = {stage: i for i, stage in enumerate(LADDER)}
+    index: dict[str, int] = {stage: i for i, stage in enumerate(LADDER)}
     furthest = {deal.id: index.get(deal.stage, 0) for deal in customers}
     for customer_id, s_from, s_to in rows:
         if customer_id is None or customer_id not in furthest:

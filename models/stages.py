@@ -19,35 +19,75 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
+from enum import StrEnum
 
-LADDER: tuple[str, ...] = ("线索", "已分配", "跟进中", "已报价", "已签约", "已回款", "售后")
-LOST = "输单"
-ALL_STAGES: tuple[str, ...] = LADDER + (LOST,)
-WON_STAGES: frozenset[str] = frozenset({"已签约", "已回款", "售后"})
-SIGNED = "已签约"
-PAID = "已回款"
-AFTER_SALES = "售后"
+
+class Stage(StrEnum):
+    """A sales stage; the value is both what is stored and the Chinese name users see and type."""
+
+    LEAD = "线索"
+    ASSIGNED = "已分配"
+    FOLLOWING = "跟进中"
+    QUOTED = "已报价"
+    SIGNED = "已签约"
+    PAID = "已回款"
+    AFTER_SALES = "售后"
+    LOST = "输单"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name shown in replies (the stored value itself)."""
+        return self.value
+
+
+class Status(StrEnum):
+    """A customer's status, derived from its stage; stored as these English words."""
+
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name shown in replies."""
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {Status.OPEN: "进行中", Status.WON: "赢单", Status.LOST: "输单"}
+
+LADDER: tuple[Stage, ...] = (
+    Stage.LEAD,
+    Stage.ASSIGNED,
+    Stage.FOLLOWING,
+    Stage.QUOTED,
+    Stage.SIGNED,
+    Stage.PAID,
+    Stage.AFTER_SALES,
+)
+LOST = Stage.LOST
+ALL_STAGES: tuple[Stage, ...] = LADDER + (LOST,)
+WON_STAGES: frozenset[Stage] = frozenset({Stage.SIGNED, Stage.PAID, Stage.AFTER_SALES})
 
 
 def stage_index(stage: str) -> int:
     """Position of `stage` in LADDER; -1 for LOST. Raises ValueError for unknown stages."""
     if stage == LOST:
         return -1
-    return LADDER.index(stage)
+    return LADDER.index(Stage(stage))
 
 
-def status_for(stage: str) -> str:
-    """Customer status for a stage: "lost", "won" or "open"."""
+def status_for(stage: str) -> Status:
+    """Customer status for a stage: lost, won or open."""
     if stage == LOST:
-        return "lost"
+        return Status.LOST
     if stage in WON_STAGES:
-        return "won"
-    return "open"
+        return Status.WON
+    return Status.OPEN
 
 
 def is_closed(stage: str) -> bool:
     """Won or lost: no follow-up is pending on the deal any more."""
-    return status_for(stage) != "open"
+    return status_for(stage) is not Status.OPEN
 
 
 def fully_paid(amount: Decimal | None, paid: Decimal | None) -> bool:
@@ -55,17 +95,26 @@ def fully_paid(amount: Decimal | None, paid: Decimal | None) -> bool:
     return amount is not None and amount > 0 and (paid or Decimal(0)) >= amount
 
 
-def payment_stage(amount: Decimal | None, paid: Decimal | None) -> str:
+def payment_stage(amount: Decimal | None, paid: Decimal | None) -> Stage:
     """The won stage the payments give a signed deal: 已回款 when fully paid, else 已签约."""
-    return PAID if fully_paid(amount, paid) else SIGNED
+    return Stage.PAID if fully_paid(amount, paid) else Stage.SIGNED
 
 
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "线索": ("线索", "新线索", "潜客", "潜在客户", "新客户", "lead"),
-    "已分配": ("已分配", "分配", "分配了", "已指派", "指派", "assigned"),
-    "跟进中": ("跟进中", "跟进", "在跟进", "正在跟进", "沟通中", "洽谈中", "洽谈", "following"),
-    "已报价": ("已报价", "报价", "报过价", "报了价", "报价了", "已报", "报价已发", "quoted"),
-    "已签约": (
+_ALIASES: dict[Stage, tuple[str, ...]] = {
+    Stage.LEAD: ("线索", "新线索", "潜客", "潜在客户", "新客户", "lead"),
+    Stage.ASSIGNED: ("已分配", "分配", "分配了", "已指派", "指派", "assigned"),
+    Stage.FOLLOWING: (
+        "跟进中",
+        "跟进",
+        "在跟进",
+        "正在跟进",
+        "沟通中",
+        "洽谈中",
+        "洽谈",
+        "following",
+    ),
+    Stage.QUOTED: ("已报价", "报价", "报过价", "报了价", "报价了", "已报", "报价已发", "quoted"),
+    Stage.SIGNED: (
         "已签约",
         "签约",
         "签约了",
@@ -81,7 +130,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "中标",
         "won",
     ),
-    "已回款": (
+    Stage.PAID: (
         "已回款",
         "回款",
         "回款了",
@@ -95,8 +144,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "已打款",
         "paid",
     ),
-    "售后": ("售后", "售后中", "交付", "已交付", "交付中", "服务中", "delivered"),
-    "输单": (
+    Stage.AFTER_SALES: ("售后", "售后中", "交付", "已交付", "交付中", "服务中", "delivered"),
+    Stage.LOST: (
         "输单",
         "已输单",
         "丢单",
@@ -109,12 +158,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "lost",
     ),
 }
-_ALIAS_TO_STAGE: dict[str, str] = {
+_ALIAS_TO_STAGE: dict[str, Stage] = {
     alias: stage for stage, aliases in _ALIASES.items() for alias in aliases
 }
 
 
-def parse_stage_name(text: str) -> str | None:
+def parse_stage_name(text: str) -> Stage | None:
     """Map a user-typed stage name (exact name or natural alias) to its canonical stage."""
     if not text:
         return None
@@ -129,9 +178,9 @@ def parse_stage_name(text: str) -> str | None:
 # Positive "this happened" patterns per stage, in ladder order. Patterns must express completion.
 _DONE = r"(?:了|过|完|好|出去)"
 _AMT = r"\s*[¥￥]?\s*[\d零一二两三四五六七八九十百千万]"
-_STAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_STAGE_PATTERNS: tuple[tuple[Stage, re.Pattern[str]], ...] = (
     (
-        "已报价",
+        Stage.QUOTED,
         re.compile(
             r"已经?报价|已经?发(?:送)?报价|报价单?已经?(?:发|发送|提交|给|出|报)"
             r"|报价单?(?:发|发送|提交|给|报)" + _DONE + r"|发(?:送)?(?:了|过)报价"
@@ -139,7 +188,7 @@ _STAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
-        "已签约",
+        Stage.SIGNED,
         re.compile(
             r"已经?签(?!收)(?:约|单|合同|了|署|订)?|签约(?:了|成功|完成)|签单|签(?:了|好|完)|签下(?:了|来)"
             r"|签合同了|合同已?经?(?:签|盖章)(?:了|订|署|好|完|下)?|成交(?!价|率)|赢单"
@@ -147,7 +196,7 @@ _STAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
-        "已回款",
+        Stage.PAID,
         re.compile(
             r"(?:款|钱)(?:已经?|都)?到(?:了|账)|已经?到账|到账了|已经?回款|回款(?:了|到账)"
             r"|回款" + _AMT + r"|已经?(?:打款|付款|付清|收款)|(?:打款|付款|收款)(?:了|完成)"
@@ -155,7 +204,7 @@ _STAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
-        "售后",
+        Stage.AFTER_SALES,
         re.compile(
             r"已经?交付|交付(?:了|完成|完毕)|(?:进入|转入?|转到)售后|售后阶段"
             r"|已经?验收|验收(?:通过|完成|了)|已经?上线"
@@ -195,12 +244,12 @@ def _is_negated(text: str, start: int, end: int) -> bool:
     return right < len(text) and text[right] in "?？"
 
 
-def infer_stage(text: str) -> str | None:
+def infer_stage(text: str) -> Stage | None:
     """Furthest stage (已报价 or later, never 输单) that a free-text follow-up note implies."""
     if not text:
         return None
     text = unicodedata.normalize("NFKC", text)
-    best: str | None = None
+    best: Stage | None = None
     for stage, pattern in _STAGE_PATTERNS:
         for m in pattern.finditer(text):
             if _is_negated(text, m.start(), m.end()):

@@ -7,27 +7,43 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, text
 
-from bot.adapters.console import render_text
 from bot.config import Settings
-from bot.messages import OutgoingMessage
 from bot.runtime import Runtime
-from models import Activity, Base, Customer, Member
+from models import Base
 from models.db import make_engine, upgrade
-from tests.pgschema import pg_schema
+from tests.support.harness import BACKENDS, PG_URL, START, ChatHarness, Clock
+from tests.support.pgschema import pg_schema
 
-TZ = ZoneInfo("Asia/Shanghai")
-# A Friday morning; every test starts here unless it moves the clock.
-START = datetime(2026, 11, 27, 10, 0, tzinfo=TZ)
-PG_URL = os.environ.get("GENJIN_TEST_DATABASE_URL", "")
-BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``TEST_WALL_CLOCK=<ISO time>`` moves this process's wall clock there (ticking on).
+
+    Tests run on the fixed clock of ``tests/support/harness.py``; CI runs the fast suite once more
+    with the wall clock moved (.ci/run) to prove that no test reads the real date or hour. Only
+    the wall clock moves: monotonic time, sleeps and timeouts are real. Processes a test starts
+    (``genjin serve``) keep the real clock; those tests are ``slow`` and not in that run.
+    """
+    moved = os.environ.get("TEST_WALL_CLOCK")
+    if moved:
+        import time_machine
+
+        time_machine.travel(datetime.fromisoformat(moved), tick=True).start()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow_on_postgresql`` tests are ``slow`` in their PostgreSQL run only (before -m filters)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("engine") == "postgresql"
+        if on_pg and item.get_closest_marker("slow_on_postgresql"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +65,31 @@ def pg_engine() -> Iterator[Engine]:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_reset(pg_engine: Engine) -> str:
+    """SQL that empties every table and restarts every id sequence, in one round trip.
+
+    DELETE and setval, not TRUNCATE: on tables of a few rows TRUNCATE is several times slower
+    (it swaps the files of every table), and it ran before each of the PostgreSQL tests.
+    Autovacuum is off for these tables so the space of deleted rows is never reused: new rows
+    keep their insertion order on disk, as in fresh tables.
+    """
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with pg_engine.begin() as conn:
+        for table in tables:
+            conn.execute(text(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)'))
+    with pg_engine.connect() as conn:
+        sequences = conn.scalars(
+            text(
+                "SELECT quote_ident(relname) FROM pg_class"
+                " WHERE relkind = 'S' AND relnamespace = current_schema()::regnamespace"
+            )
+        ).all()
+    deletes = [f'DELETE FROM "{table}"' for table in reversed(tables)]
+    restarts = [f"SELECT setval('{seq}', 1, false)" for seq in sequences]
+    return "; ".join(deletes + restarts)
+
+
 @pytest.fixture(params=BACKENDS)
 def engine(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
@@ -62,24 +103,9 @@ def engine(
         eng.dispose()
         return
     eng = request.getfixturevalue("pg_engine")
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text(request.getfixturevalue("pg_reset")))
     yield eng
-
-
-class Clock:
-    """A settable clock (aware); ``runtime.clock`` calls it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        """Move time forward."""
-        self.now += timedelta(**kwargs)
 
 
 @pytest.fixture
@@ -100,63 +126,6 @@ def clock() -> Clock:
 def runtime(engine: Engine, settings: Settings, clock: Clock) -> Runtime:
     """A runtime on the test database with the fixed clock."""
     return Runtime(settings, engine=engine, clock=clock)
-
-
-class ChatHarness:
-    """Talk to the bot like a person in a group chat."""
-
-    def __init__(self, runtime: Runtime, clock: Clock, name: str = "销售一组") -> None:
-        self.runtime = runtime
-        self.clock = clock
-        self.name = name
-        self.last: list[OutgoingMessage] | None = None
-
-    def send(self, text: str, as_: str = "张三", message_id: str | None = None) -> list[str]:
-        """Send a line as ``as_`` at the current clock; the bot's replies as console text."""
-        self.last = self.runtime.say(self.name, as_, text, message_id=message_id)
-        return [render_text(m) for m in self.last or []]
-
-    def reply(self, text: str, as_: str = "张三") -> str:
-        """Send and return the single reply."""
-        replies = self.send(text, as_)
-        assert len(replies) == 1, replies
-        return replies[0]
-
-    def mentions(self) -> list[str]:
-        """Names mentioned in the last replies."""
-        return [m.name for msg in self.last or [] for m in msg.mentions]
-
-    def customer(self, name: str) -> Customer | None:
-        """The stored customer with exactly this name."""
-        with self.runtime.sessions() as session:
-            return session.scalars(select(Customer).where(Customer.name == name)).first()
-
-    def customers(self) -> list[Customer]:
-        """All stored customers."""
-        with self.runtime.sessions() as session:
-            return list(session.scalars(select(Customer).order_by(Customer.id)))
-
-    def activities(self, live_only: bool = False) -> list[Activity]:
-        """All activity rows, oldest first."""
-        with self.runtime.sessions() as session:
-            query = select(Activity).order_by(Activity.id)
-            if live_only:
-                query = query.where(Activity.undone_at.is_(None))
-            return list(session.scalars(query))
-
-    def member(self, user_id: str) -> Member | None:
-        """The stored member with this id."""
-        with self.runtime.sessions() as session:
-            return session.scalars(select(Member).where(Member.user_id == user_id)).first()
-
-    def count(self, model: Any) -> int:
-        """Rows in a table."""
-        with self.runtime.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
-
-    def make_manager(self, name: str = "王经理") -> None:
-        """Have the admin 老板 promote ``name`` to manager."""
-        assert "设为经理" in self.reply(f"/设置 经理 @{name}", as_="老板")
 
 
 @pytest.fixture

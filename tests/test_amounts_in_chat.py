@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
+
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 NEW_EXAMPLE = "例如：/新客户 华为 @张三 50万 展会"
 WON_EXAMPLE = "例如：/签约 华为 48万"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.pgschema import pg_schema
+from tests.support.harness import PG_URL
+from tests.support.pgschema import pg_schema
 
 
 def run(
@@ -248,6 +248,7 @@ def test_say_script_replays_a_team_conversation(db, tmp_path):
         }
 
 
+@pytest.mark.slow
 def test_export_without_chat_covers_all_chats(db, tmp_path):
     run(["say", "--chat", "一组", "--as", "张三", "/跟进 客户A 聊了聊"], db, tmp_path)
     run(["say", "--chat", "二组", "--as", "李四", "/跟进 客户B 聊了聊"], db, tmp_path)
@@ -306,6 +307,7 @@ def _tick(db: str, cwd: Path, at: str, *extra: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_tick_posts_whats_due_once_and_prints_json_lines(db, tmp_path):
     run(
         [
@@ -331,6 +333,7 @@ def test_tick_posts_whats_due_once_and_prints_json_lines(db, tmp_path):
     assert "华为" in nudges[0]["text"]
 
 
+@pytest.mark.slow
 def test_two_ticks_started_together_post_one_digest_per_chat(db, tmp_path):
     for chat in ("一组", "二组", "三组"):
         run(
@@ -357,6 +360,7 @@ def test_two_ticks_started_together_post_one_digest_per_chat(db, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_digest_command_prints_without_posting_and_posts_with_send(db, tmp_path):
     run(
         [
@@ -513,7 +517,7 @@ def test_database_url_in_logs_hides_the_password():
 def test_serve_start_up_line_hides_the_database_password(tmp_path):
     from sqlalchemy.engine import make_url
 
-    from tests.serving import genjin_serve
+    from tests.support.serving import genjin_serve
 
     # The test server trusts local connections, so a password in the URL is accepted and unused.
     url = make_url(PG_URL).set(password="S3cretPw").render_as_string(hide_password=False)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
 
 from bot.messages import IncomingMessage
 from handlers import registry
 from models import Customer, Outbox
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 SETTINGS_EXAMPLE = "例如：/设置 经理 @王经理"
 GREETING = "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"

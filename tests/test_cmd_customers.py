@@ -7,7 +7,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
+
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=TZ)

@@ -7,9 +7,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
 
 from models import Activity, Customer
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 TZ = ZoneInfo("Asia/Shanghai")
 EXAMPLE = "例如：/跟进 华为 报价已发 下周三回访"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_rows import assert_nothing_saved, stored
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 
 def _pipeline(chat):

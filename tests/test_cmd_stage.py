@@ -7,7 +7,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
+
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 TZ = ZoneInfo("Asia/Shanghai")
 STAGES = "线索、已分配、跟进中、已报价、已签约、已回款、售后、输单"

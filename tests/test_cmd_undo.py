@@ -6,9 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from chat_rows import assert_nothing_saved, stored
-
 from models import Customer
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOTHING = "ℹ️ 你在 24 小时内没有可以撤销的记录"

@@ -13,8 +13,8 @@ from bot.adapters.console import parse_console, render_text
 from bot.app import create_app
 from bot.messages import OutgoingMessage
 from models import Inbox, Outbox
-from tests.chat_rows import assert_nothing_saved, stored
-from tests.conftest import ChatHarness
+from tests.support.chat_rows import assert_nothing_saved, stored
+from tests.support.harness import ChatHarness
 
 TZ = ZoneInfo("Asia/Shanghai")
 FOLLOW_UP = "例如：/跟进 华为 报价已发 下周三回访"

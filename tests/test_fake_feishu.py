@@ -11,8 +11,18 @@ import time
 import lark_oapi as lark
 import pytest
 import requests
-from fake_feishu import GATEWAY_HTML, FakeFeishu, reset_lark_token_cache
-from feishu_testkit import (
+from lark_oapi.api.im.v1 import (
+    CreateMessageRequest,
+    CreateMessageRequestBody,
+    GetChatMembersRequest,
+    ReplyMessageRequest,
+    ReplyMessageRequestBody,
+)
+from lark_oapi.core.exception import ObtainAccessTokenException
+from lark_oapi.core.utils.decryptor import AESCipher
+
+from tests.support.fake_feishu import GATEWAY_HTML, FakeFeishu, reset_lark_token_cache
+from tests.support.feishu_testkit import (
     bot_added_event,
     encrypt_event,
     member_added_event,
@@ -23,15 +33,6 @@ from feishu_testkit import (
     signed_encrypted_request,
     url_verification,
 )
-from lark_oapi.api.im.v1 import (
-    CreateMessageRequest,
-    CreateMessageRequestBody,
-    GetChatMembersRequest,
-    ReplyMessageRequest,
-    ReplyMessageRequestBody,
-)
-from lark_oapi.core.exception import ObtainAccessTokenException
-from lark_oapi.core.utils.decryptor import AESCipher
 
 ENC, TOK = "enc_test_key", "vt_test"
 CHAT = "oc_ac35e043443624296c5150091af36362"

@@ -33,19 +33,19 @@ from bot.runtime import Runtime
 from models import Customer, Inbox, Outbox
 from models.db import make_engine
 from models.pipeline import DONE, PENDING, SENT
-from tests.conftest import PG_URL
-from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
-from tests.feishu_fixtures import (
+from tests.support.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
+from tests.support.feishu_fixtures import (
     CHAT,
     TOKEN,
     FeishuChat,
     configure_feishu,
     fake,  # noqa: F401  (fixture)
 )
-from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event
-from tests.pgschema import pg_schema
-from tests.serving import genjin_serve, get_json, stop_processes
-from tests.tcp_proxy import TcpProxy
+from tests.support.feishu_testkit import BOT_OPEN_ID, mention, message_event
+from tests.support.harness import PG_URL
+from tests.support.pgschema import pg_schema
+from tests.support.serving import genjin_serve, get_json, stop_processes
+from tests.support.tcp_proxy import TcpProxy
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (GENJIN_TEST_DATABASE_URL)")
 
@@ -109,6 +109,7 @@ def _transcript(base: str, chat: str) -> list[dict[str, Any]]:
 
 @needs_pg
 @pytest.mark.parametrize("victim", ["sender", "dispatcher"])
+@pytest.mark.slow
 def test_worker_killed_mid_burst_every_message_answered_once(tmp_path, victim):
     """kill -9 of the worker that sends (the other one takes the sender lock over), or of the
     worker that only dispatches."""
@@ -375,11 +376,13 @@ def _event(feishu: FeishuChat, chat: str, text_: str) -> dict[str, Any]:
         token=TOKEN,
         message_id=f"om_fault_{feishu.count}",
         mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+        create_time_ms=feishu.now_ms(),
     )
     feishu.fake.note_event(event_)
     return event_
 
 
+@pytest.mark.slow
 def test_platform_down_slow_and_rate_limiting_then_outbox_drains_in_order_once(
     engine,
     settings,

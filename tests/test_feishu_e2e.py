@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_feishu import FakeFeishu
-from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event, signed_encrypted_request
-from tests.serving import genjin_serve
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import (
+    BOT_OPEN_ID,
+    mention,
+    message_event,
+    signed_encrypted_request,
+)
+from tests.support.serving import genjin_serve
+
+pytestmark = pytest.mark.slow  # a real `genjin serve` against the fake Feishu
 
 ENCRYPT_KEY = "enc_e2e_key"
 TOKEN = "vt_e2e"

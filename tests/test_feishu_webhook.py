@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from models import Inbox, Member, Outbox
-from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
-from tests.feishu_fixtures import (
+from tests.support.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
+from tests.support.feishu_fixtures import (
     CHAT,
     ENCRYPT_KEY,
     TOKEN,
@@ -18,7 +18,7 @@ from tests.feishu_fixtures import (
     configure_feishu,
     fake,  # noqa: F401  (fixture)
 )
-from tests.feishu_testkit import (
+from tests.support.feishu_testkit import (
     BOT_OPEN_ID,
     bot_added_event,
     member_added_event,
@@ -164,6 +164,7 @@ def test_replayed_request_is_stored_once(feishu):
         token=TOKEN,
         chat_id=CHAT,
         mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+        create_time_ms=feishu.now_ms(),
     )
     body, headers = _signed(event, feishu.now_ms() // 1000)
     for _ in range(3):

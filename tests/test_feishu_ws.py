@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.fake_feishu_ws import FakeFeishuWS
-from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event
-from tests.serving import genjin_serve
+from tests.support.fake_feishu_ws import FakeFeishuWS
+from tests.support.feishu_testkit import BOT_OPEN_ID, mention, message_event
+from tests.support.serving import genjin_serve
+
+pytestmark = pytest.mark.slow  # a real `genjin serve` on the long connection
 
 REPLY = "✅ 客户A｜跟进中 → 已报价"
 

@@ -44,10 +44,10 @@ from models.parsing import (
 )
 from models.pipeline import FAILED
 from models.stages import ALL_STAGES
-from tests.chat_rows import assert_nothing_saved, stored
-from tests.conftest import START, ChatHarness
-from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
-from tests.feishu_fixtures import configure_feishu, fake  # noqa: F401  (fixture)
+from tests.support.chat_rows import assert_nothing_saved, stored
+from tests.support.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
+from tests.support.feishu_fixtures import configure_feishu, fake  # noqa: F401  (fixture)
+from tests.support.harness import START, ChatHarness
 
 DB_SETTINGS = settings(
     max_examples=40,
@@ -313,6 +313,7 @@ def _failed_rows(chat: ChatHarness) -> int:
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=[c.name for c in COMMANDS])
+@pytest.mark.slow
 def test_command_with_random_arguments_never_crashes(cmd, runtime, clock):
     words = [cmd.name, *cmd.aliases]
 
@@ -502,8 +503,8 @@ def _content(kind: str):
 def test_feishu_signed_garbled_events_never_5xx(
     feishu_client, overrides, msg_type, content, mentions
 ):
-    from tests.feishu_fixtures import ENCRYPT_KEY, TOKEN
-    from tests.feishu_testkit import message_event, signed_encrypted_request
+    from tests.support.feishu_fixtures import ENCRYPT_KEY, TOKEN
+    from tests.support.feishu_testkit import message_event, signed_encrypted_request
 
     runtime, client = feishu_client
     before = _inbox_count(runtime)
@@ -513,6 +514,7 @@ def test_feishu_signed_garbled_events_never_5xx(
         message_type=msg_type,
         content=content,
         mentions=mentions,
+        create_time_ms=int(runtime.clock().timestamp() * 1000),
     )
     event["event"]["message"].update(overrides)
     ts = int(runtime.clock().timestamp())  # fresh on the runtime's clock: the body is tested

@@ -30,6 +30,7 @@ from bot.outbox import enqueue
 from bot.retention import Purged, daily_purge, purge
 from bot.runtime import ReplyTimeout, Runtime
 from bot.sender import _lease
+from handlers import router
 from models import Chat, Inbox, Member, Outbox
 from models.pipeline import DONE, FAILED, PENDING, SENT, JobRun, MaintenanceRun, process_name
 
@@ -124,7 +125,7 @@ def test_genjin_say_with_an_oversize_mention_answers(engine, tmp_path):
 
 def _refuse_member(monkeypatch, user_id: str) -> None:
     """member_for inserts a row the database refuses (NOT NULL) for ``user_id``: before the try."""
-    real = dispatcher.member_for
+    real = router.member_for
 
     def refusing(session, chat_, uid, name, now):
         if uid == user_id:
@@ -132,7 +133,7 @@ def _refuse_member(monkeypatch, user_id: str) -> None:
             session.flush()
         return real(session, chat_, uid, name, now)
 
-    monkeypatch.setattr(dispatcher, "member_for", refusing)
+    monkeypatch.setattr(router, "member_for", refusing)
 
 
 def test_a_row_refused_before_the_command_runs_fails_with_an_apology(chat, monkeypatch):
@@ -401,6 +402,7 @@ def test_due_chats_share_a_round_in_order_however_long_one_queue_is(runtime, clo
     assert len(texts) == 12
 
 
+@pytest.mark.slow
 def test_genjin_say_prints_the_replies_another_process_sent(engine, tmp_path, settings, clock):
     """PostgreSQL: `genjin say` while a worker holds its chat; the worker answers, say prints it."""
     if engine.dialect.name != "postgresql":
@@ -440,6 +442,7 @@ def test_genjin_say_prints_the_replies_another_process_sent(engine, tmp_path, se
     assert reply["text"].startswith("📖 /跟进")
 
 
+@pytest.mark.slow
 def test_genjin_say_times_out_with_one_line_and_exit_1(engine, tmp_path):
     """PostgreSQL: nobody handles the message within 10 s (its chat stays locked)."""
     if engine.dialect.name != "postgresql":
@@ -705,6 +708,7 @@ def test_the_heartbeat_schedules_the_daily_purge(runtime):
     assert (run.task, run.period, run.detail) == ("purge", "2026-11-27", str(Purged()))
 
 
+@pytest.mark.slow
 def test_genjin_db_purge_and_vacuum(engine, tmp_path, settings, clock):
     runtime = Runtime(settings, engine=engine, clock=clock)
     old = clock.now - timedelta(days=45)

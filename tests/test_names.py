@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
 
 from models.names import (
     Candidate,
@@ -24,6 +23,7 @@ from models.names import (
     normalize_name,
     strip_region,
 )
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 DATA = Path(__file__).parent / "data"
 

@@ -23,21 +23,21 @@ from sqlalchemy import select
 
 from bot.adapters.console import render_text
 from bot.export import export
-from bot.jobs.base import job_context
-from bot.jobs.digest import build_digest
-from bot.jobs.nudges import build_nudges
-from bot.jobs.sla import build_sla
-from bot.jobs.stalled import build_stalled
-from bot.jobs.weekly import build_weekly
 from bot.messages import OutgoingMessage
 from bot.scheduler import tick
 from handlers.format import fmt_late, fmt_money, fmt_paid, fmt_percent
+from handlers.jobs.base import job_context
+from handlers.jobs.digest import build_digest
+from handlers.jobs.nudges import build_nudges
+from handlers.jobs.sla import build_sla
+from handlers.jobs.stalled import build_stalled
+from handlers.jobs.weekly import build_weekly
 from models import Chat, Customer, Member, reports
 from models.calendar import WorkCalendar, calendar_from_settings
 from models.pipeline import Outbox
 from models.stages import LADDER, LOST, WON_STAGES
-from tests.chat_rows import assert_nothing_saved, stored
-from tests.conftest import TZ, ChatHarness
+from tests.support.chat_rows import assert_nothing_saved, stored
+from tests.support.harness import TZ, ChatHarness
 
 REPS = ("张三", "李四")
 MANAGER = "王经理"
@@ -687,6 +687,7 @@ def _sender(chat: ChatHarness, who: str, customer: str) -> str:
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+@pytest.mark.slow
 def test_random_command_sequences_keep_every_report_in_agreement(runtime, clock) -> None:
     @settings(
         max_examples=40,

@@ -7,7 +7,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
+
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 TZ = ZoneInfo("Asia/Shanghai")
 NEW = "🆕 新客户 华为 已建档，负责人 @张三\n"

@@ -12,24 +12,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_rows import assert_nothing_saved, stored
 from sqlalchemy import select
 
 from bot.adapters.wecom_crypto import WecomCrypto, sign
 from bot.app import create_app
 from bot.runtime import Runtime
 from models import Customer, Inbox, Member, Target
-from tests.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
-from tests.fake_wecom import FakeWecom
-from tests.feishu_fixtures import (
+from tests.support.chat_rows import assert_nothing_saved, stored
+from tests.support.fake_feishu import FakeFeishu  # noqa: F401  (fixture type)
+from tests.support.fake_wecom import FakeWecom
+from tests.support.feishu_fixtures import (
     CHAT as FEISHU_CHAT,
 )
-from tests.feishu_fixtures import (
+from tests.support.feishu_fixtures import (
     FeishuChat,
     configure_feishu,
     fake,  # noqa: F401  (fixture)
 )
-from tests.feishu_testkit import mention
+from tests.support.feishu_testkit import mention
 
 # --- /我是 and names in the console chat --------------------------------------------------------
 

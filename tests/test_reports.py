@@ -11,14 +11,14 @@ from sqlalchemy import event, func, select
 import handlers.reports  # noqa: F401  (registers the report commands)
 import handlers.target  # noqa: F401  (registers /目标)
 from bot.adapters.console import render_text
-from bot.jobs.base import job_context
-from bot.jobs.digest import build_digest
-from bot.jobs.weekly import build_weekly
 from bot.messages import CardSection, Mention, OutgoingMessage
+from handlers.jobs.base import job_context
+from handlers.jobs.digest import build_digest
+from handlers.jobs.weekly import build_weekly
 from handlers.reports import parse_past_day
 from handlers.target import parse_month
 from models import Activity, Chat, Customer, Member, Target
-from tests.conftest import TZ, ChatHarness
+from tests.support.harness import TZ, ChatHarness
 
 EVENING = datetime(2026, 11, 27, 18, 0, tzinfo=TZ)
 

@@ -1,7 +1,7 @@
 """Rules a sales manager relies on: wrong-customer guards, unowned leads, lost deals."""
 
 from models import Activity, Customer
-from tests.chat_rows import assert_nothing_saved, stored
+from tests.support.chat_rows import assert_nothing_saved, stored
 
 
 def test_similar_but_different_company_becomes_a_new_customer_with_a_hint(chat):

@@ -1,24 +1,22 @@
 """The sandbox page in a real browser (Debian's chromium through Playwright) against `genjin serve`.
 
-A small loopback proxy between the browser and the server holds every chunk the browser sends for
-400 ms, so requests overlap the way they do on a slow link: the page must still keep unsent text,
-never run two polls at once, and show every message exactly once.
+A loopback proxy (tests/support/tcp_proxy.py) between the browser and the server holds every chunk
+the browser sends for 400 ms, so requests overlap the way they do on a slow link: the page must
+still keep unsent text, never run two polls at once, and show every message exactly once.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.serving import Served, genjin_serve, stop_processes
+from tests.support.serving import Served, genjin_serve, stop_processes
+from tests.support.tcp_proxy import TcpProxy
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -28,68 +26,9 @@ CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:  # pragma: no cover - depends on the environment
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LATENCY = 0.4  # seconds added to every chunk the browser sends
 KEY = "browser-key-0123456789"
-
-
-class DelayProxy:
-    """Forward 127.0.0.1:<port> to the server, holding each client→server chunk ``delay`` s."""
-
-    def __init__(self, target_port: int, delay: float) -> None:
-        self.target_port = target_port
-        self.delay = delay
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port: int = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:  # the server is down: the browser sees the connection drop
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
-        source.settimeout(None)
-        try:
-            while data := source.recv(65536):
-                if slow:
-                    time.sleep(self.delay)
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                with suppress(OSError):
-                    sock.close()
-
-    def close(self) -> None:
-        """Stop accepting and drop every connection."""
-        self._stop.set()
-        with suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            for sock in self._sockets:
-                with suppress(OSError):
-                    sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +48,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def slow_base(served: Served) -> Iterator[str]:
-    proxy = DelayProxy(int(served.base.rsplit(":", 1)[1]), LATENCY)
-    yield f"http://127.0.0.1:{proxy.port}"
-    proxy.close()
+    with TcpProxy(int(served.base.rsplit(":", 1)[1]), delay=LATENCY) as proxy:
+        yield f"http://127.0.0.1:{proxy.port}"
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ import pytest
 from sqlalchemy import text
 
 from models.db import make_engine
-from tests.cluster import command_events, feishu_env, genjin_cluster, post_events
-from tests.conftest import PG_URL
-from tests.fake_feishu import FakeFeishu
-from tests.feishu_testkit import BOT_OPEN_ID
-from tests.pgschema import pg_schema
-from tests.serving import free_port, genjin_serve, get_json
+from tests.support.cluster import command_events, feishu_env, genjin_cluster, post_events
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import BOT_OPEN_ID
+from tests.support.harness import PG_URL
+from tests.support.pgschema import pg_schema
+from tests.support.serving import free_port, genjin_serve, get_json
+
+pytestmark = pytest.mark.slow  # real `genjin` processes and clusters
 
 
 def _cli(args: list[str], db: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.runtime import Runtime
 from bot.scheduler import tick
 from models import JobRun, Outbox
-from tests.conftest import TZ
+from tests.support.harness import TZ
 
 
 def at(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:

@@ -25,27 +25,27 @@ from bot.adapters.console import render_text as console_text
 from bot.app import create_app
 from bot.cli import main as cli_main
 from bot.export import export
-from bot.jobs.base import job_context
-from bot.jobs.digest import build_digest
-from bot.jobs.nudges import build_nudges
-from bot.jobs.stalled import build_stalled
-from bot.jobs.weekly import build_weekly
 from bot.messages import Mention, OutgoingMessage
 from bot.runtime import Runtime
 from bot.scheduler import posted_messages, tick
+from handlers.jobs.base import job_context
+from handlers.jobs.digest import build_digest
+from handlers.jobs.nudges import build_nudges
+from handlers.jobs.stalled import build_stalled
+from handlers.jobs.weekly import build_weekly
 from models import Activity, Customer, Inbox, Member, Outbox
 from models.chat import Chat
 from models.db import make_engine
 from models.target import Target
-from tests.chat_rows import assert_nothing_saved, stored
-from tests.conftest import ChatHarness
-from tests.fake_feishu import FakeFeishu
-from tests.feishu_testkit import (
+from tests.support.chat_rows import assert_nothing_saved, stored
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import (
     BOT_OPEN_ID,
     mention,
     message_event,
     signed_encrypted_request,
 )
+from tests.support.harness import ChatHarness
 
 # --------------------------------------------------------------------------------------------
 # 1. The matrix
@@ -145,6 +145,7 @@ def _customer_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("command", "role", "target", "allowed"), _customer_cases())
+@pytest.mark.slow_on_postgresql
 def test_customer_command_matrix(chat, command, role, target, allowed):
     _world(chat)
     actor = ACTORS[role]
@@ -179,6 +180,7 @@ def _chat_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("command", "role", "allowed"), _chat_cases())
+@pytest.mark.slow_on_postgresql
 def test_chat_command_matrix(chat, command, role, allowed):
     _world(chat)
     actor = ACTORS[role]
@@ -338,6 +340,7 @@ READS = [
 
 
 @pytest.mark.parametrize("line", READS)
+@pytest.mark.slow_on_postgresql
 def test_nothing_of_chat_a_is_readable_from_chat_b(two_chats, line):
     a, b = two_chats
     for who in ("张三", "李四", "王经理", "老板"):
@@ -374,6 +377,7 @@ CHANGES = [
 
 @pytest.mark.parametrize(("line", "who"), CHANGES)
 @pytest.mark.parametrize("customer", [A_ONLY, "甲组简称", "华为"])
+@pytest.mark.slow_on_postgresql
 def test_nothing_of_chat_a_is_changeable_from_chat_b(two_chats, line, who, customer):
     a, b = two_chats
     before = _chat_rows(a)
@@ -397,6 +401,7 @@ def _tick_all(runtime: Runtime, clock: Any, days: int = 10) -> dict[str, list[Ou
     return found
 
 
+@pytest.mark.slow
 def test_reports_for_chat_b_never_contain_chat_a(two_chats, runtime, clock):
     a, b = two_chats
     # Direct builders for B, at moments when A has something to say.
@@ -532,6 +537,7 @@ def _say_everywhere(chat: ChatHarness, evil: str) -> list[OutgoingMessage]:
 
 
 @pytest.mark.parametrize("evil", EVIL, ids=lambda e: repr(e[:24]))
+@pytest.mark.slow
 def test_user_text_never_becomes_a_mention_markup_or_broken_card(chat, evil):
     chat.make_manager()
     messages = _say_everywhere(chat, evil)
@@ -641,6 +647,7 @@ def test_secrets_never_appear_in_logs_replies_health_or_metrics(
             token=token,
             message_id=f"om_secret_{n}",
             mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
+            create_time_ms=int(clock().timestamp() * 1000),
         )
 
     responses = []
@@ -840,7 +847,9 @@ def test_bodies_over_the_limit_are_refused_with_413(engine, settings, clock, pat
             message_id="om_big",
             mentions=[mention("@_user_1", BOT_OPEN_ID, "跟进助手")],
         )
-        body, headers = signed_encrypted_request(event, FS_ENCRYPT)
+        body, headers = signed_encrypted_request(
+            event, FS_ENCRYPT, timestamp=int(clock().timestamp())
+        )
         query: dict[str, str] = {}
     elif path == "/webhook/wecom":
         body = json.dumps({"encrypt": "A" * (LIMIT * 2)}).encode()
@@ -885,11 +894,12 @@ def test_bodies_at_the_limit_are_still_read(engine, settings, clock):
     assert response.status_code == 200
 
 
+@pytest.mark.slow
 def test_a_chunked_body_over_the_limit_is_refused_by_the_real_server(tmp_path):
     """Through `genjin serve` (waitress): no Content-Length, the body streams in chunks → 413."""
     import socket
 
-    from tests.serving import genjin_serve
+    from tests.support.serving import genjin_serve
 
     db = tmp_path / "chunked.db"
     env = {

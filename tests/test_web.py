@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import create_app
 from models import Inbox
-from tests.serving import genjin_serve, get_json
+from tests.support.serving import genjin_serve, get_json
 
 
 @pytest.fixture
@@ -105,6 +105,7 @@ def test_unknown_webhook_platform_is_404(client):
     assert client.post("/webhook/nope", data=b"{}").status_code == 404
 
 
+@pytest.mark.slow
 def test_genjin_serve_answers_on_a_real_port(tmp_path: Path):
     """What `make run` starts: health, sandbox page, and a reply produced by the worker threads."""
     with genjin_serve(

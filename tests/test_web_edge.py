@@ -1,6 +1,6 @@
 """The web server at its edges: slow clients, public binds, Host names, headers, odd sandbox input.
 
-The server tests run a real `genjin serve` (tests/serving.py) on loopback; the rest use the app.
+The server tests run a real `genjin serve` (tests/support/serving.py) on loopback; the rest use the app.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from bot.config import ConfigError, load_settings
 from bot.server import DeadlineServer, web_server
 from bot.websec import SANDBOX_COOKIE, host_name, session_token
 from models import Inbox
-from tests.fake_wecom import FakeWecom
-from tests.serving import genjin_serve, get_json
-from tests.slowloris import Slowloris, raise_open_files, wait_until
+from tests.support.fake_wecom import FakeWecom
+from tests.support.serving import genjin_serve, get_json
+from tests.support.slowloris import Slowloris, raise_open_files, wait_until
 
 SLOW = 500
 KEY = "sandbox-key-0123456789"
@@ -67,6 +67,7 @@ def _signed_callback(base: str, fake: FakeWecom, n: int) -> urllib.request.Reque
     )
 
 
+@pytest.mark.slow
 def test_a_slowloris_of_500_connections_does_not_stop_healthz_or_a_webhook(tmp_path: Path):
     if raise_open_files(SLOW + 512) < SLOW + 512:
         pytest.skip(f"needs {SLOW + 512} open files (ulimit -Hn)")
@@ -97,6 +98,7 @@ def test_a_slowloris_of_500_connections_does_not_stop_healthz_or_a_webhook(tmp_p
         fake.stop()
 
 
+@pytest.mark.slow
 def test_a_request_trickling_its_headers_is_closed_after_the_deadline(tmp_path: Path):
     """One header line every 0.3 s is never idle; the 2 s request deadline still closes it."""
     env = {
@@ -157,6 +159,7 @@ print(server.adj.connection_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     [(300, "keep", 1000, 1256, False), (300, "300", 44, 300, True)],
     ids=["raised", "too-low"],
 )
+@pytest.mark.slow
 def test_the_open_files_limit_is_raised_or_the_connection_limit_fits_it(
     soft, hard, limit, files, warned
 ):
@@ -468,6 +471,7 @@ def test_a_full_page_says_there_is_more(client, runtime, monkeypatch):
     assert rest["more"] is False and [e["text"] for e in rest["events"]] == ["line 2"]
 
 
+@pytest.mark.slow
 def test_oversize_headers_and_query_strings_get_4xx_from_the_real_server(tmp_path: Path):
     with genjin_serve(tmp_path, {"GENJIN_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}) as served:
         port = int(served.base.rsplit(":", 1)[1])

@@ -19,7 +19,7 @@ from bot.outbox import enqueue
 from bot.runtime import Runtime
 from models import Inbox, Outbox
 from models.pipeline import FAILED, PENDING, SENT
-from tests.fake_wecom import FakeWecom
+from tests.support.fake_wecom import FakeWecom
 
 # WeCom's official WXBizMsgCrypt sample (the C#/PHP/Java samples and doc 90968 share it).
 SAMPLE_TOKEN = "QDG6eK"
@@ -188,7 +188,7 @@ def test_callback_is_acknowledged_and_normalised(wecom):
     assert payload["sender_name"] == "李四"  # from [wecom.names]
     assert payload["text"] == "/跟进 客户A 报价已发"
     assert payload["to_me"] is True
-    assert payload["reply_token"] == wecom.fake.response_url("rCAIQ16")
+    assert payload["platform_data"] == {"reply_token": wecom.fake.response_url("rCAIQ16")}
 
 
 def test_single_chat_gets_a_stable_chat_id(wecom):
@@ -432,6 +432,7 @@ def test_digest_through_the_webhook_under_4096_bytes(wecom, clock):
     assert "<@user0>" in posted.content
 
 
+@pytest.mark.slow
 def test_fifty_messages_are_spread_twenty_per_minute(wecom, clock):
     with wecom.runtime.sessions() as session, session.begin():
         enqueue(

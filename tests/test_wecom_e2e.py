@@ -10,9 +10,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bot.adapters.wecom_crypto import WecomCrypto, sign
-from tests.fake_wecom import FakeWecom
-from tests.serving import genjin_serve
+from tests.support.fake_wecom import FakeWecom
+from tests.support.serving import genjin_serve
+
+pytestmark = pytest.mark.slow  # a real `genjin serve` against the fake WeCom
 
 TOKEN = "e2eT0ken"
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -18,8 +18,8 @@ from bot.cli import main
 from bot.config import Settings
 from models.calendar import calendar_from_settings
 from models.stages import LADDER, LOST
-from tests.conftest import PG_URL, TZ
-from tests.pgschema import pg_schema
+from tests.support.harness import PG_URL, TZ
+from tests.support.pgschema import pg_schema
 from tests.test_one_truth import (
     REPS,
     Item,
@@ -129,6 +129,7 @@ def check_posts(cli: Genjin, moment: str, posted: dict[str, str]) -> Truth:
     return t
 
 
+@pytest.mark.slow
 def test_a_week_from_first_lead_to_full_payment(
     db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

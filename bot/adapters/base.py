@@ -1,16 +1,50 @@
-"""The adapter seam: each platform turns requests into IncomingMessage and sends outbox items."""
+"""The one adapter contract: what a chat platform implements, and nothing else knows about it.
+
+A platform is a module under ``bot/adapters/`` with an ``Adapter`` subclass, plus its settings
+section (a ``PlatformSettings`` subclass, the ``[<platform>]`` table of config.toml), listed once
+in ``bot.adapters.PLATFORMS``. The runtime, the web app and the config loader only go through this
+class and that table: none of them names a platform.
+
+Every platform implements:
+
+- ``from_settings(settings, clock)``: build the adapter from the loaded settings (a classmethod;
+  ``clock`` gives epoch seconds, so signed requests are checked against the runtime's clock).
+- ``parse_request(req)``: verify and normalise one ``/webhook/<platform>`` request into the
+  messages to store and the HTTP answer the platform expects; a forgery gets a 4xx answer and no
+  messages, never an exception. None when the platform has no webhook (the route answers 404).
+- ``send(item)``: deliver one outbox item; platform errors are a ``SendResult``, never raised.
+
+Optional capabilities, no-ops unless a platform overrides them:
+
+- ``start_long_connection(receive)`` / ``stop_long_connection()``: events over a connection the
+  bot opens (Feishu's ``mode = "ws"``) instead of a webhook; the thread shows in /healthz.
+- ``member_names(chat_id)``: display names of a chat's members (None: the platform cannot tell).
+- ``prefetch()``: learn what the webhook needs (the bot's own id), once at start, off the
+  request path.
+"""
 
 from __future__ import annotations
 
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from bot.messages import OutgoingMessage
+if TYPE_CHECKING:  # keep this module light: bot.config imports the platform table
+    from flask import Request, Response
+
+    from bot.config import Settings
+    from bot.messages import IncomingMessage, OutgoingMessage
 
 
 @dataclass
 class OutboundItem:
-    """One outbox row as an adapter sees it; ``key`` is the idempotency key of the send."""
+    """One outbox row as an adapter sees it; ``key`` is the idempotency key of the send.
+
+    ``reply_token`` is what the platform gave to answer the message in ``reply_to`` (from the
+    incoming message's ``platform_data``), e.g. WeCom's one-use response_url; '' for most.
+    """
 
     key: str
     chat_id: str
@@ -18,7 +52,7 @@ class OutboundItem:
     reply_to: str = ""
     job: str = ""
     attempts: int = 0
-    reply_token: str = ""  # e.g. WeCom's response_url of the message being answered
+    reply_token: str = ""
 
 
 @dataclass
@@ -38,11 +72,64 @@ class SendResult:
     deferred: bool = False
 
 
-class Adapter(Protocol):
-    """What the sender needs from a platform."""
+# What parse_request answers: the messages to store, then the HTTP response for the platform.
+WebhookAnswer = tuple[list["IncomingMessage"], "Response"]
 
-    platform: str
 
+@dataclass
+class PlatformSettings(ABC):
+    """A platform's config section ``[<platform>]``; subclasses add their keys as fields.
+
+    Every field is a config key and a ``GENJIN_<PLATFORM>_<KEY>`` variable, documented in
+    config.example.toml. ``secret_keys`` are never shown in an error, ``url_keys`` only without
+    their password.
+    """
+
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+    url_keys: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    @abstractmethod
+    def enabled(self) -> bool:
+        """Whether the platform is configured (then the runtime builds its adapter)."""
+
+    def validate(self) -> None:
+        """Cross-field checks, raising ``bot.config.ConfigError`` naming the key."""
+        return None
+
+
+class Adapter(ABC):
+    """A chat platform: webhook parser, sender, and optional capabilities (see the module doc)."""
+
+    platform: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> Self:
+        """The adapter for the loaded settings; ``clock`` is the runtime's, in epoch seconds."""
+
+    @abstractmethod
+    def parse_request(self, req: Request) -> WebhookAnswer | None:
+        """Verify and normalise one webhook request; None when the platform has no webhook."""
+
+    @abstractmethod
     def send(self, item: OutboundItem) -> SendResult:
         """Deliver one message; must not raise for platform errors (return a SendResult)."""
-        ...
+
+    def start_long_connection(
+        self, receive: Callable[[IncomingMessage], object]
+    ) -> threading.Thread | None:
+        """Start receiving events over a connection the bot opens; None when there is none."""
+        return None
+
+    def stop_long_connection(self) -> None:
+        """Close the long connection, if any."""
+        return None
+
+    def member_names(self, chat_id: str) -> dict[str, str] | None:
+        """user id → display name for a chat's members; None when the platform cannot tell."""
+        return None
+
+    def prefetch(self) -> None:
+        """Learn platform facts the webhook needs, once at start (network allowed here)."""
+        return None

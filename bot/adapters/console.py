@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.base import Adapter, OutboundItem, SendResult
 from bot.messages import Card, IncomingMessage, Mention, OutgoingMessage, render_mentions
+
+if TYPE_CHECKING:
+    from flask import Request
+
+    from bot.config import Settings
 
 PLATFORM = "console"
 # A console mention: @ followed by a name up to whitespace or punctuation.
@@ -71,13 +77,26 @@ def parse_console(
     )
 
 
-class ConsoleAdapter:
-    """Delivery is the outbox row itself: sending always succeeds and may notify a listener."""
+class ConsoleAdapter(Adapter):
+    """Delivery is the outbox row itself: sending always succeeds and may notify a listener.
+
+    Always present (``genjin say`` and the sandbox page feed it directly); it has no webhook and
+    no settings section, so it is not in the platform table.
+    """
 
     platform = PLATFORM
 
     def __init__(self, listener: Callable[[OutboundItem], None] | None = None) -> None:
         self.listener = listener
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> ConsoleAdapter:
+        """The console needs no settings."""
+        return cls()
+
+    def parse_request(self, req: Request) -> None:
+        """No webhook: console lines come from the CLI and the sandbox page."""
+        return None
 
     def send(self, item: OutboundItem) -> SendResult:
         """Accept the message (the console has no network to fail)."""

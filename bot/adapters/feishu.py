@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import lark_oapi as lark
+import lark_oapi as lark  # type: ignore[import-untyped]
 from flask import Request, Response
-from lark_oapi.api.im.v1 import (
+from lark_oapi.api.im.v1 import (  # type: ignore[import-untyped]
     CreateMessageRequest,
     CreateMessageRequestBody,
     GetChatMembersRequest,
@@ -27,9 +27,11 @@ from lark_oapi.api.im.v1 import (
     ReplyMessageRequestBody,
 )
 
-from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.base import Adapter, OutboundItem, SendResult, WebhookAnswer
+from bot.adapters.feishu_settings import FeishuSettings
 from bot.adapters.freshness import stale_reason
-from bot.config import BotSettings, FeishuSettings
+from bot.adapters.render import fit_card, take
+from bot.config import BotSettings, Settings
 from bot.messages import (
     Card,
     IncomingMessage,
@@ -71,29 +73,20 @@ def _md(text: str, mentions: list[Mention]) -> str:
 
 
 def render_card(card: Card, mentions: list[Mention], intro: str = "") -> dict[str, Any]:
-    """A platform-neutral card as Feishu card JSON 2.0, cut to fit the size limit."""
-    budget_rows = None
-    while True:
-        body = _card_body(card, mentions, intro, budget_rows)
-        size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
-        if size <= CARD_LIMIT:
-            return body
-        longest = max(
-            [len(s.lines) for s in card.sections]
-            + [len(s.table.rows) for s in card.sections if s.table]
-        )
-        budget_rows = max(1, (budget_rows or longest) // 2)
-        if budget_rows == 1 and size > CARD_LIMIT * 4:
-            return _card_body(
-                Card(card.title, [], card.subtitle), mentions, "内容太长，已省略", None
-            )
+    """A platform-neutral card as Feishu card JSON 2.0, cut to fit the size limit.
 
-
-def _cut(items: list[Any], budget: int | None) -> tuple[list[Any], int]:
-    """The first ``budget`` items and how many were left out."""
-    if budget is None or len(items) <= budget:
-        return items, 0
-    return items[:budget], len(items) - budget
+    Sections keep at least one line each; a card too big even so is its title and a notice.
+    """
+    body, fits = fit_card(
+        card,
+        lambda budget: _card_body(card, mentions, intro, budget),
+        lambda body: len(json.dumps(body, ensure_ascii=False).encode("utf-8")),
+        CARD_LIMIT,
+        floor=1,
+    )
+    if fits:
+        return body
+    return _card_body(Card(card.title, [], card.subtitle), mentions, "内容太长，已省略", None)
 
 
 def _card_body(
@@ -109,14 +102,14 @@ def _card_body(
             elements.append(
                 {"tag": "markdown", "content": f"**{escape_markdown(section.heading)}**"}
             )
-        lines, more = _cut(section.lines, budget)
+        lines, more = take(section.lines, budget)
         if lines:
             content = "\n".join(_md(line, mentions) for line in lines)
             if more:
                 content += f"\n还有 {more} 条…"
             elements.append({"tag": "markdown", "content": content})
         if section.table:
-            rows, more = _cut(section.table.rows, budget)
+            rows, more = take(section.table.rows, budget)
             if tables < MAX_TABLES:
                 tables += 1
                 columns = [
@@ -184,10 +177,22 @@ def flatten_post(
     return f"{title}\n{text}" if title and text else (title or text)
 
 
-class FeishuAdapter:
+class FeishuAdapter(Adapter):
     """The Feishu platform: webhook parser, long-connection handler and sender."""
 
     platform = PLATFORM
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> FeishuAdapter:
+        """The adapter for ``[feishu]``; signed requests are checked against ``clock``."""
+        section = settings.platform_sections[PLATFORM]
+        assert isinstance(section, FeishuSettings)
+        return cls(
+            section,
+            settings.bot,
+            clock=clock,
+            signed_max_age_seconds=settings.server.signed_max_age_seconds,
+        )
 
     def __init__(
         self,
@@ -248,7 +253,7 @@ class FeishuAdapter:
         elif self.sink is not None:
             self.sink(message)
 
-    def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
+    def parse_request(self, req: Request) -> WebhookAnswer:
         """Verify + decrypt with the SDK; map its errors to 400/401/403 so forgeries are not retried."""
         if not self.settings.verification_token:
             # Long-connection set-ups may leave the token empty; the SDK would then check nothing,
@@ -298,6 +303,16 @@ class FeishuAdapter:
         """Learn the bot's open_id from the API (at start, never on the webhook's path)."""
         if not self._bot_open_id:
             self._bot_open_id = self._fetch_bot_open_id()
+
+    def start_long_connection(
+        self, receive: Callable[[IncomingMessage], object]
+    ) -> threading.Thread | None:
+        """In ``mode = "ws"``, connect to Feishu and feed every event to ``receive``."""
+        if self.settings.mode != "ws":
+            return None
+        from bot.adapters.feishu_ws import start_long_connection
+
+        return start_long_connection(self, receive)
 
     def _safe_normalize(self, data: Any) -> IncomingMessage | None:
         """normalize(), dropping (with a log line) a signed event that is not Feishu's shape."""
@@ -498,7 +513,7 @@ class FeishuAdapter:
 
     # -- names -------------------------------------------------------------------------------
     def member_names(self, chat_id: str) -> dict[str, str] | None:
-        """open_id → name for the chat's members (needs a chat-members scope); None if refused."""
+        """open_id → name for the chat's members (needs a chat-members scope); {} if refused."""
         names: dict[str, str] = {}
         page_token = ""
         for _ in range(50):
@@ -514,10 +529,10 @@ class FeishuAdapter:
                 resp = self.client().im.v1.chat_members.get(builder.build())
             except Exception as exc:
                 log.warning("feishu: chat members of %s unavailable: %s", chat_id, exc)
-                return None
+                return {}
             if not resp.success():
                 log.info("feishu: chat members of %s not readable (code %s)", chat_id, resp.code)
-                return None
+                return {}
             for item in resp.data.items or []:
                 if item.member_id and item.name:
                     names[item.member_id] = item.name

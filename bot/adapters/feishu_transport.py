@@ -62,7 +62,7 @@ def install() -> bool:
     with _install_lock:
         if _installed:
             return True
-        from lark_oapi.core.http import transport
+        from lark_oapi.core.http import transport  # type: ignore[import-untyped]
 
         if getattr(getattr(transport, "requests", None), "request", None) is None:
             return False  # not the transport this was written for: leave it alone

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-import lark_oapi as lark
+import lark_oapi as lark  # type: ignore[import-untyped]
 
 from bot.adapters.feishu import FeishuAdapter
 from bot.messages import IncomingMessage

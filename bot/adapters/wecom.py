@@ -28,11 +28,14 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
-from bot.adapters.base import OutboundItem, SendResult
+from bot.adapters.base import Adapter, OutboundItem, SendResult, WebhookAnswer
 from bot.adapters.freshness import stale_reason
+from bot.adapters.render import fit_card, take
 from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
-from bot.config import BotSettings, WecomSettings
+from bot.adapters.wecom_settings import WecomSettings
+from bot.config import BotSettings, Settings
 from bot.messages import (
+    REPLY_TOKEN,
     Card,
     IncomingMessage,
     Mention,
@@ -98,27 +101,10 @@ def render_markdown(
     def md(text: str) -> str:
         return render_mentions(escape_markdown(text), message.mentions, mention)
 
-    budget: int | None = None
-    card = message.card
-    while True:
-        text = _markdown_body(message, md, budget)
-        if _utf8_len(text) <= limit or card is None:
-            break
-        counts = [len(s.lines) for s in card.sections] + [
-            len(s.table.rows) for s in card.sections if s.table
-        ]
-        longest = max(counts or [0])
-        if budget == 0 or longest == 0:
-            break
-        budget = (budget if budget is not None else longest) // 2
+    text, _ = fit_card(
+        message.card, lambda budget: _markdown_body(message, md, budget), _utf8_len, limit
+    )
     return _cut_bytes(text, limit)
-
-
-def _take(items: list[Any], budget: int | None) -> tuple[list[Any], int]:
-    """The first ``budget`` items and how many were left out."""
-    if budget is None or len(items) <= budget:
-        return items, 0
-    return items[:budget], len(items) - budget
 
 
 def _markdown_body(message: OutgoingMessage, md: Callable[[str], str], budget: int | None) -> str:
@@ -136,12 +122,12 @@ def _markdown_body(message: OutgoingMessage, md: Callable[[str], str], budget: i
             block: list[str] = []
             if section.heading:
                 block.append(f"**{escape_markdown(section.heading)}**")
-            lines, more = _take(section.lines, budget)
+            lines, more = take(section.lines, budget)
             block.extend(md(line) for line in lines)
             if more:
                 block.append(f"还有 {more} 个…")
             if section.table:
-                rows, more_rows = _take(section.table.rows, budget)
+                rows, more_rows = take(section.table.rows, budget)
                 block.append("**" + " ｜ ".join(md(c) for c in section.table.columns) + "**")
                 block.extend(" ｜ ".join(md(cell) for cell in row) for row in rows)
                 if more_rows:
@@ -151,10 +137,23 @@ def _markdown_body(message: OutgoingMessage, md: Callable[[str], str], budget: i
     return "\n\n".join(out)
 
 
-class WecomAdapter:
+class WecomAdapter(Adapter):
     """The WeCom platform: callback parser and markdown sender."""
 
     platform = PLATFORM
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], float]) -> WecomAdapter:
+        """The adapter for ``[wecom]``; callbacks are also bounded by server.max_body_bytes."""
+        section = settings.platform_sections[PLATFORM]
+        assert isinstance(section, WecomSettings)
+        return cls(
+            section,
+            settings.bot,
+            clock=clock,
+            max_body_bytes=min(MAX_BODY, settings.server.max_body_bytes),
+            signed_max_age_seconds=settings.server.signed_max_age_seconds,
+        )
 
     def __init__(
         self,
@@ -176,7 +175,7 @@ class WecomAdapter:
         self._spent_lock = threading.Lock()
 
     # -- receiving ---------------------------------------------------------------------------
-    def parse_request(self, req: Request) -> tuple[list[IncomingMessage], Response]:
+    def parse_request(self, req: Request) -> WebhookAnswer:
         """GET: URL verification. POST: verify, decrypt and normalise; forgeries get 4xx."""
         args = req.args
         if req.method == "GET":
@@ -250,7 +249,9 @@ class WecomAdapter:
     def normalize(self, data: dict[str, Any]) -> IncomingMessage | None:
         """A decrypted robot callback → IncomingMessage (None for what we do not read)."""
         msgtype = data.get("msgtype")
-        sender = data.get("from") if isinstance(data.get("from"), dict) else {}
+        sender = data.get("from")
+        if not isinstance(sender, dict):
+            sender = {}
         user_id = str(sender.get("userid") or "")
         msgid = str(data.get("msgid") or "")
         if not user_id or not msgid:
@@ -272,6 +273,7 @@ class WecomAdapter:
         chat_id = str(data.get("chatid") or "") if group else f"single:{user_id}"
         if not chat_id:
             return None
+        response_url = str(data.get("response_url") or "")
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=chat_id,
@@ -281,12 +283,14 @@ class WecomAdapter:
             text=_SPACES.sub(" ", strip_bot_mention(text, self.bot.name)).strip(),
             to_me=True,
             chat_type="group" if group else "p2p",
-            reply_token=str(data.get("response_url") or ""),
+            platform_data={REPLY_TOKEN: response_url} if response_url else {},
         )
 
     def _event_answer(self, data: dict[str, Any], nonce: str) -> Response:
         """Events: ``enter_chat`` (a single chat opened) gets a welcome; the rest an empty 200."""
-        event = data.get("event") if isinstance(data.get("event"), dict) else {}
+        event = data.get("event")
+        if not isinstance(event, dict):
+            event = {}
         if event.get("eventtype") != "enter_chat":
             return _text("", 200)
         welcome = json.dumps(

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.jobs.base import JobContext
-from bot.jobs.digest import (
+from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
+from handlers.format import cut, fmt_date, fmt_money
+from handlers.jobs.base import JobContext
+from handlers.jobs.digest import (
     REP_COLUMNS,
-    cut,
     event_lines,
     headline_figures,
     month_events,
@@ -19,9 +20,8 @@ from bot.jobs.digest import (
     target_section,
     totals,
 )
-from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
-from handlers.format import fmt_date, fmt_money
 from models import reports
+from models.activity import Kind
 from models.parsing import sanitize_user_text
 from models.stages import LADDER, LOST
 
@@ -56,11 +56,12 @@ def week_label(first: date, last: date) -> str:
     return f"本周 {fmt_date(first)}—{fmt_date(last)}"
 
 
-def build_weekly(ctx: JobContext, day: date) -> list[OutgoingMessage]:
+def build_weekly(ctx: JobContext, day: date | None = None) -> list[OutgoingMessage]:
     """The review of ``day``'s week from Monday 00:00 to the end of ``day`` (seven queries).
 
-    The job and /周报 pass today, so the review covers this week up to now.
+    The job and /周报 use today (the default), so the review covers this week up to now.
     """
+    day = day or ctx.now.date()
     members = reports.members_by_id(ctx)
     first = reports.week_first(day)
     start, end = reports.day_start(ctx, first), reports.day_end(ctx, day)
@@ -80,7 +81,7 @@ def build_weekly(ctx: JobContext, day: date) -> list[OutgoingMessage]:
     label = week_label(first, day)
     total = totals(figures.values())
     sections = [CardSection(heading="漏斗：周一 → 现在", table=funnel_table(week_began, current))]
-    won = [e for e in week_events if e.kind in ("won", "lost")]
+    won = [e for e in week_events if e.kind in (Kind.WON, Kind.LOST)]
     summary = f"签约 {total.won_count} 单 {fmt_money(total.won_amount)}｜输单 {total.lost_count} 单"
     if total.paid_amount:
         summary += f"｜回款 {fmt_money(total.paid_amount)}"

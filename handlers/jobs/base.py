@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.config import JOB_NAMES, Settings
 from models.calendar import WorkCalendar
 from models.chat import Chat
 from models.member import ROLE_MANAGER, Member
 from models.pipeline import JobRun
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 def _hhmm(value: str) -> time:
@@ -31,10 +33,7 @@ def _hhmm(value: str) -> time:
 class ChatSettings:
     """A chat's effective job settings: config defaults overridden by its /设置 values."""
 
-    digest_time: time
-    nudge_time: time
-    stalled_time: time
-    weekly_time: time
+    times: dict[str, time]  # job name → its time of day, for the jobs in the table with one
     office_start: time
     office_end: time
     sla_hours: float
@@ -42,25 +41,33 @@ class ChatSettings:
     stage_limits: dict[str, int]
     disabled: set[str] = field(default_factory=set)
 
+    def time_of(self, job: str) -> time:
+        """The time of day ``job`` runs at in this chat (its row in the job table has a time key)."""
+        return self.times[job]
+
     @classmethod
     def resolve(cls, settings: Settings, chat: Chat) -> ChatSettings:
         """Config defaults, then the chat's own overrides (stored in chat.settings)."""
+        from handlers.jobs.table import JOBS
+
         own: dict[str, Any] = chat.settings or {}
         jobs = settings.jobs
+        switches = own.get("jobs", {})
         return cls(
-            digest_time=_hhmm(own.get("digest_time", jobs.digest_time)),
-            nudge_time=_hhmm(own.get("nudge_time", jobs.nudge_time)),
-            stalled_time=_hhmm(own.get("stalled_time", jobs.stalled_time)),
-            weekly_time=_hhmm(own.get("weekly_time", jobs.weekly_time)),
+            times={
+                job.name: _hhmm(own.get(job.time_key, jobs.time(job.time_key)))
+                for job in JOBS
+                if job.time_key
+            },
             office_start=_hhmm(own.get("office_start", settings.calendar.office_start)),
             office_end=_hhmm(own.get("office_end", settings.calendar.office_end)),
             sla_hours=float(own.get("sla_hours", jobs.sla_hours)),
             quiet_days=int(own.get("quiet_days", jobs.quiet_days)),
             stage_limits={**settings.stages, **own.get("stage_limits", {})},
             disabled={
-                name
-                for name in JOB_NAMES
-                if not own.get("jobs", {}).get(name, name not in jobs.disabled)
+                job.name
+                for job in JOBS
+                if not switches.get(job.name, job.name not in jobs.disabled)
             },
         )
 

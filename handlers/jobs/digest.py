@@ -10,26 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 
-from bot.jobs.base import JobContext
 from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
-from handlers.format import fmt_date, fmt_late, fmt_money, fmt_paid, fmt_percent, member_label
+from handlers.format import (
+    customer_name,
+    cut,
+    fmt_date,
+    fmt_late,
+    fmt_money,
+    fmt_paid,
+    fmt_percent,
+    member_label,
+)
+from handlers.jobs.base import JobContext
 from models import reports
+from models.activity import Kind
 from models.member import Member
 from models.parsing import sanitize_user_text
 from models.reports import DealEvent, RepFigures, StageMove, TargetProgress
 
-LIST_LIMIT = 10
 REP_COLUMNS = ["成员", "跟进", "新客户", "推进", "签约", "回款"]
 
 
 # -- shared rendering ------------------------------------------------------------------------
-
-
-def cut(lines: list[str], limit: int = LIST_LIMIT) -> list[str]:
-    """The first ``limit`` lines, then "还有 N 个…" for the rest."""
-    if len(lines) <= limit:
-        return lines
-    return [*lines[:limit], f"还有 {len(lines) - limit} 个…"]
 
 
 def name_of(members: dict[int, Member], member_id: int | None) -> str:
@@ -46,11 +48,6 @@ def mention_of(reply: Reply, members: dict[int, Member], member_id: int | None) 
     if member is None:
         return name_of(members, member_id)
     return reply.mention(member.user_id, sanitize_user_text(member.display, 30))
-
-
-def customer_name(name: str) -> str:
-    """A stored customer name, safe to show."""
-    return sanitize_user_text(name, 40)
 
 
 def _count(value: int) -> str:
@@ -113,9 +110,9 @@ def event_lines(events: Sequence[DealEvent], members: dict[int, Member]) -> list
     for event in events:
         who = name_of(members, event.member_id)
         name = customer_name(event.customer_name)
-        if event.kind == "won":
+        if event.kind == Kind.WON:
             lines.append(f"🎉 {name} 签约 {fmt_money(event.amount)}（{who}）")
-        elif event.kind == "payment":
+        elif event.kind == Kind.PAYMENT:
             total = (
                 f"，累计{fmt_paid(event.paid_total, event.contract)}"
                 if event.paid_total is not None
@@ -271,12 +268,13 @@ def silent_owners(
 # -- the digest ------------------------------------------------------------------------------
 
 
-def build_digest(ctx: JobContext, day: date) -> list[OutgoingMessage]:
-    """The daily digest for ``day`` (lists of late customers are as of ctx.now).
+def build_digest(ctx: JobContext, day: date | None = None) -> list[OutgoingMessage]:
+    """The daily digest for ``day``, by default today (lists of late customers are as of ctx.now).
 
     Six queries per chat whatever its size: members, the day's counts, the month's money
     events, the day's stage moves, the month's targets and the active customers.
     """
+    day = day or ctx.now.date()
     members = reports.members_by_id(ctx)
     start, end = reports.day_start(ctx, day), reports.day_end(ctx, day)
     figures = reports.activity_counts(ctx, start, end)

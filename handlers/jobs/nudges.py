@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from bot.jobs.base import JobContext
-from bot.jobs.digest import customer_name
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import fmt_date, fmt_late, member_label
+from handlers.format import customer_name, cut, fmt_date, fmt_late, member_label
+from handlers.jobs.base import JobContext
 from models import reports
 
 MAX_ITEMS = 10
@@ -38,10 +37,8 @@ def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
         head = f"{reply.mention(owner.user_id, member_label(owner))} 今天要跟进 {len(items)} 个客户"
         if late:
             head += f"，其中 {late} 个已逾期"
-        lines = [head, *(nudge_line(item, ctx.now.tzinfo) for item in items[:MAX_ITEMS])]
-        if len(items) > MAX_ITEMS:
-            lines.append(f"还有 {len(items) - MAX_ITEMS} 个…")
-        sections.append(CardSection(lines=lines))
+        lines = cut([nudge_line(item, ctx.now.tzinfo) for item in items], MAX_ITEMS)
+        sections.append(CardSection(lines=[head, *lines]))
     if not sections:
         return []
     card = Card(

@@ -3,20 +3,25 @@
 ``TcpProxy(5432)`` listens on ``127.0.0.1:<free port>`` and forwards every connection to the
 target. ``cut()`` closes every open connection and answers new ones by closing them at once (the
 client sees "server closed the connection unexpectedly"); ``restore()`` forwards again.
+``TcpProxy(port, delay=0.4)`` holds every client→server chunk that long, like a slow link.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from contextlib import suppress
 
 
 class TcpProxy:
     """Forward ``127.0.0.1:port`` → ``target_host:target_port``; can be cut and restored."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_port: int, target_host: str = "127.0.0.1", delay: float = 0.0
+    ) -> None:
         self.target = (target_host, target_port)
+        self.delay = delay  # seconds each client→server chunk is held
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port: int = self._listener.getsockname()[1]
@@ -106,19 +111,24 @@ class TcpProxy:
                 self.accepted += 1
                 self._sockets.update((client, upstream))
                 self._threads = [t for t in self._threads if t.is_alive()]
-                for src, dst in ((client, upstream), (upstream, client)):
+                for src, dst, delay in ((client, upstream, self.delay), (upstream, client, 0.0)):
                     thread = threading.Thread(
-                        target=self._pump, args=(src, dst), name="tcp-proxy-pump", daemon=True
+                        target=self._pump,
+                        args=(src, dst, delay),
+                        name="tcp-proxy-pump",
+                        daemon=True,
                     )
                     self._threads.append(thread)
                     thread.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if delay:
+                    time.sleep(delay)
                 dst.sendall(data)
         except OSError:
             pass

@@ -51,7 +51,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from tests.fake_feishu import FakeFeishu, _Handler, _json_or_none, _Reply
+from tests.support.fake_feishu import FakeFeishu, _Handler, _json_or_none, _Reply
 
 __all__ = ["Ack", "Connection", "FakeFeishuWS", "build_frame", "parse_frame"]
 
@@ -59,7 +59,7 @@ ENDPOINT_PATH = "/callback/ws/endpoint"
 WS_PATH = "/ws/v2"
 CONTROL, DATA = 0, 1  # lark_oapi.ws.enum.FrameType
 
-_log = logging.getLogger("tests.fake_feishu_ws")
+_log = logging.getLogger("tests.support.fake_feishu_ws")
 _log.addHandler(logging.NullHandler())
 _log.propagate = False
 

@@ -60,6 +60,7 @@ import sys
 import threading
 import time
 import uuid as uuid_mod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -211,6 +212,7 @@ class FakeFeishu:
         enforce_limits: bool = True,
         chat_qps: int = 5,
         app_qps: int = 50,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         # A distinct app_id per instance keeps lark-oapi's process-global token cache from leaking a
         # token between fakes (its cache key is "self_tenant_token:{app_id}").
@@ -224,6 +226,9 @@ class FakeFeishu:
         self.enforce_limits = enforce_limits
         self.chat_qps = chat_qps
         self.app_qps = app_qps
+        self.clock = (
+            clock  # epoch seconds for the create_time of sent messages (rates use real time)
+        )
 
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -622,7 +627,7 @@ class FakeFeishu:
                     self._cond.notify_all()
                     raise _Reply(200, {"code": 0, "msg": "success", "data": seen[1]})
             message_id = f"om_fake_{next(self._ids)}"
-            create_ms = str(int(time.time() * 1000))
+            create_ms = str(int(self.clock() * 1000))
             data = {
                 "message_id": message_id,
                 "root_id": reply_to or "",

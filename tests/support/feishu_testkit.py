@@ -72,7 +72,8 @@ def signed_encrypted_request(
 ) -> tuple[bytes, dict[str, str]]:
     """The POST Feishu makes to the webhook: ``{"encrypt": ...}`` body plus signed headers.
 
-    ``timestamp`` is seconds since the epoch (Feishu sends seconds); default now. ``nonce`` default random.
+    ``timestamp`` is seconds since the epoch (Feishu sends seconds); default the wall clock, right
+    only for a real ``genjin serve``: in-process tests pass the runtime's clock. ``nonce`` default random.
     """
     plaintext = json.dumps(event, ensure_ascii=False)
     body = json.dumps({"encrypt": encrypt_event(plaintext, encrypt_key)}).encode("utf-8")
@@ -92,6 +93,8 @@ def signed_encrypted_request(
 
 
 def _now_ms() -> int:
+    """The wall clock in ms: the default stamp, for a real ``genjin serve`` (in-process tests pass
+    ``create_time_ms`` from the runtime's clock, e.g. ``FeishuChat.now_ms()``)."""
     return int(time.time() * 1000)
 
 

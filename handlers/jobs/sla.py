@@ -7,10 +7,9 @@ waiting is ``models.reports.untouched_assignments`` (open deals only).
 
 from __future__ import annotations
 
-from bot.jobs.base import JobContext
-from bot.jobs.digest import customer_name
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import member_label
+from handlers.format import customer_name, member_label
+from handlers.jobs.base import JobContext
 from models import reports
 
 

@@ -1,7 +1,7 @@
 """genjin as real processes (`serve`, or `web` plus N `worker`s) fed signed Feishu events.
 
 Shared by the scale-out tests and `bench/scale_out.py`: the process set pointed at a fake Feishu
-API (in a schema from tests.pgschema on PostgreSQL), realistic command events signed and encrypted the way Feishu
+API (in a schema from tests.support.pgschema on PostgreSQL), realistic command events signed and encrypted the way Feishu
 does it, and keep-alive clients that post them (as fast as they can, or at a fixed rate).
 """
 
@@ -18,8 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event, signed_encrypted_request
-from tests.serving import stop_processes
+from tests.support.feishu_testkit import (
+    BOT_OPEN_ID,
+    mention,
+    message_event,
+    signed_encrypted_request,
+)
+from tests.support.serving import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY, TOKEN = "cluster_encrypt_key", "cluster_token"

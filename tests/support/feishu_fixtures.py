@@ -10,8 +10,14 @@ import pytest
 
 from bot.app import create_app
 from bot.runtime import Runtime
-from tests.fake_feishu import FakeFeishu
-from tests.feishu_testkit import BOT_OPEN_ID, mention, message_event, signed_encrypted_request
+from tests.support.fake_feishu import FakeFeishu
+from tests.support.feishu_testkit import (
+    BOT_OPEN_ID,
+    mention,
+    message_event,
+    signed_encrypted_request,
+)
+from tests.support.harness import Clock
 
 ENCRYPT_KEY = "enc_test_key"
 TOKEN = "vt_test"
@@ -19,10 +25,12 @@ CHAT = "oc_sales_team"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeFeishu]:
-    """A running fake Feishu open API."""
+def fake(clock: Clock) -> Iterator[FakeFeishu]:
+    """A running fake Feishu open API that stamps sent messages on the test clock."""
     with FakeFeishu(
-        bot_open_id=BOT_OPEN_ID, members={CHAT: {"ou_zhang": "张三", "ou_li": "李四"}}
+        bot_open_id=BOT_OPEN_ID,
+        members={CHAT: {"ou_zhang": "张三", "ou_li": "李四"}},
+        clock=lambda: clock().timestamp(),
     ) as server:
         yield server
 

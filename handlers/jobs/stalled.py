@@ -8,10 +8,9 @@ and clock.
 
 from __future__ import annotations
 
-from bot.jobs.base import JobContext
-from bot.jobs.digest import customer_name
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import member_label
+from handlers.format import customer_name, cut, member_label
+from handlers.jobs.base import JobContext
 from models import reports
 
 LEVELS = ((1, 0), (2, 2), (3, 5))  # (level, working days past the limit)
@@ -51,9 +50,7 @@ def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
         items = lines[level]
         if not items:
             continue
-        shown = items[:MAX_ITEMS] + (
-            [f"还有 {len(items) - MAX_ITEMS} 个…"] if len(items) > MAX_ITEMS else []
-        )
+        shown = cut(items, MAX_ITEMS)
         if level == 3:
             shown.insert(0, reply.mention("all", "所有人") + " 这些客户停滞太久，请大家一起看看")
         sections.append(CardSection(heading=HEADINGS[level], lines=shown))

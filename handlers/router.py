@@ -1,0 +1,146 @@
+"""The entry point of what the bot says: one chat message in, its replies out.
+
+``meet`` learns the people a message names (every mention teaches a display name) and returns its
+sender; ``handle`` turns the message's text into a command (longest prefix, aliases, "did you
+mean"), or reads it as the answer to the sender's open numbered question, runs the command in a
+savepoint and returns the replies. A ``CommandError`` rolls the command's changes back and is
+answered with its text; any other exception rolls them back and propagates to the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.messages import IncomingMessage, Mention, OutgoingMessage
+from handlers import load_all, registry
+from handlers.context import Context
+from handlers.lookup import Ambiguous, Question, Replay
+from handlers.people import RESERVED_IDS, member_for
+from handlers.registry import Command, CommandError
+from models.chat import Chat
+from models.member import Member
+from models.parsing import normalize_text, sanitize_user_text
+
+__all__ = ["CommandError", "handle", "meet"]
+
+HELLO = "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"
+NOT_UNDERSTOOD = (
+    "🤔 没看懂这句话。记录跟进请用：/跟进 客户 内容，例如：/跟进 华为 报价已发 下周三回访\n"
+    "发送 /帮助 查看全部命令"
+)
+EXPIRED = "⌛ 这个选择已过期，请重新发送原来的命令"
+_CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
+
+
+def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) -> Member | None:
+    """Learn the names the message's mentions carry; its sender, when it is a chat message."""
+    for mention in message.mentions:
+        if mention.user_id.casefold() not in RESERVED_IDS:  # "@all" is nobody in particular
+            member_for(session, chat, mention.user_id, mention.name, now)
+    if message.kind != "message":
+        return None
+    return member_for(session, chat, message.sender_id, message.sender_name, now)
+
+
+def handle(
+    session: Session,
+    chat: Chat,
+    sender: Member,
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+) -> list[OutgoingMessage]:
+    """The replies to one chat message from ``sender``; ``now`` is when it was sent, local.
+
+    Any message answers or drops the sender's open numbered question, whatever happens next.
+    """
+    pending = cast(Question | None, sender.pending)  # stored as JSON by lookup._question
+    if pending is not None:
+        sender.pending = None
+    try:
+        with session.begin_nested():
+            return _run(session, chat, sender, message, settings, now, pending)
+    except Ambiguous as exc:
+        sender.pending = dict(exc.pending)
+        return [OutgoingMessage(str(exc))]
+    except CommandError as exc:
+        return [OutgoingMessage(str(exc))]
+
+
+def _run(
+    session: Session,
+    chat: Chat,
+    sender: Member,
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+    pending: Question | None,
+) -> list[OutgoingMessage]:
+    """Resolve the text to a command and run it; raises CommandError for user errors."""
+    text = normalize_text(message.text)
+    replay: Replay | None = None
+    answered = answer_pending(pending, text, now)  # a number answering an open question
+    if answered is not None:
+        cmd, args, replay = answered
+    else:
+        has_slash = text.startswith("/")
+        body = text[1:].lstrip() if has_slash else text
+        if not has_slash and not message.to_me:
+            return []
+        if not body:
+            return [OutgoingMessage(HELLO)]
+        chosen = registry.resolve(body)
+        if chosen is None:
+            return [OutgoingMessage(NOT_UNDERSTOOD if not has_slash else _unknown(body))]
+        cmd, args = chosen
+    ctx = Context(
+        session=session,
+        chat=chat,
+        sender=sender,
+        message=message,
+        now=now,
+        settings=settings,
+        command=cmd,
+        args=args,
+        replay=replay,
+    )
+    answer = cmd.func(ctx, args)
+    if ctx.notes:  # e.g. which customer a near name was taken for
+        answer.text = "\n".join(filter(None, [answer.text, *ctx.notes]))
+    return [answer]
+
+
+def _unknown(body: str) -> str:
+    """The reply to ``/跟近``: 未知命令, and the closest command when there is one."""
+    word = sanitize_user_text(registry.first_word(body), 20)
+    hint = registry.suggest(registry.first_word(body))
+    tip = f"，你是不是想用 /{hint}？" if hint else "。"
+    return f"❌ 未知命令 /{word}{tip}\n发送 /帮助 查看全部命令"
+
+
+def answer_pending(
+    pending: Question | None, text: str, now: datetime
+) -> tuple[Command, str, Replay] | None:
+    """A bare number answering an open question → the original command to re-run, and the choice."""
+    match = _CHOICE.match(text)
+    if not pending or not match:
+        return None
+    if "choices" not in pending or datetime.fromisoformat(pending["expires_at"]) < now:
+        raise CommandError(EXPIRED)
+    choices = pending["choices"]
+    choice = int(match.group(1))
+    if not 1 <= choice <= len(choices):
+        raise Ambiguous(f"❌ 请回复 1 到 {len(choices)} 之间的数字", pending)  # still open
+    cmd = registry.get(pending["command"])
+    if cmd is None:
+        return None
+    mentions = [Mention(**m) for m in pending.get("mentions", [])]
+    return cmd, pending["args"], Replay(pending["query"], choices[choice - 1], mentions)
+
+
+load_all()

@@ -1,0 +1,1 @@
+"""The test suite; a package so that tests and bench scripts import tests.support by name."""

@@ -1,0 +1,1 @@
+"""Fakes, test kits and helpers shared by the tests and the benchmarks."""
