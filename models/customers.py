@@ -18,7 +18,14 @@ from models.customer import Customer
 from models.member import Member
 from models.stages import LOST, Stage, is_closed, payment_stage, stage_index, status_for
 
-_DATETIME_FIELDS = {"stage_entered_at", "last_activity_at", "next_follow_up_at", "assigned_at"}
+_DATETIME_FIELDS = {
+    "stage_entered_at",
+    "last_activity_at",
+    "next_follow_up_at",
+    "assigned_at",
+    "deleted_at",
+    "released_at",
+}
 _DECIMAL_FIELDS = {"amount", "paid_amount"}
 CREATED = "_created"
 
