@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -52,8 +52,11 @@ class Customer(Base):
     # The lead pool: when the customer last went back to the pool and from whom (that owner
     # may not claim it again for a while).
     released_at: Mapped[datetime | None]
-    released_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("member.id", ondelete="SET NULL")
-    )
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
 
     owner: Mapped[Member | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+
+
+def live() -> ColumnElement[bool]:
+    """SQL: the customer is not deleted; every list, lookup, report and job filters with it."""
+    return Customer.deleted_at.is_(None)

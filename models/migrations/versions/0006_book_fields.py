@@ -37,7 +37,9 @@ def downgrade() -> None:
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_column("away_until")
     with op.batch_alter_table("customer", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_customer_released_by_id_member"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_customer_released_by_id_member"), type_="foreignkey"
+        )
         batch_op.drop_column("released_by_id")
         batch_op.drop_column("released_at")
         batch_op.drop_column("deleted_at")
