@@ -1,4 +1,4 @@
-"""`genjin serve | web | worker | say | tick | digest | export | db` — the command line.
+"""`genjin serve | web | worker | say | tick | digest | export | import | db` — the command line.
 
 Heavy imports are lazy, so `genjin --help` and `genjin say` start fast.
 """
@@ -191,18 +191,103 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- export ------------------------------------------------------------------------------------
+# -- export / import ---------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
-    """Print customers and activities as JSON."""
-    from bot.export import export
+    """Write the book: JSON (customers and activities), .xlsx (three sheets) or .csv (客户)."""
+    from bot.export import book, export, write_csv, write_xlsx
+    from models.db import private_dir, private_file
 
+    if args.format == "xlsx" and not args.output:
+        raise ConfigError("export --format xlsx: give the file to write, e.g. --output 客户.xlsx")
+    settings = _settings(args)
+    runtime = _runtime(settings)
+    output = Path(args.output) if args.output else None
+    with runtime.sessions() as session:
+        if args.format == "json":
+            data = export(session, args.chat)
+            sheets = None
+        else:
+            data = None
+            sheets = book(session, args.chat)
+    if data is None and sheets is None:
+        raise ConfigError(f"--chat: no chat named {args.chat!r}")
+    if output is not None:
+        private_dir(output.parent)
+        private_file(output)  # 0600: the book is the team's customer list
+    if sheets is not None and output is not None and args.format == "xlsx":
+        write_xlsx(sheets, output)
+    elif sheets is not None and output is not None:
+        with output.open("w", encoding="utf-8-sig", newline="") as out:
+            write_csv(sheets["客户"], out)
+    elif sheets is not None:
+        write_csv(sheets["客户"], sys.stdout)
+    else:
+        text = json.dumps(data, ensure_ascii=False, indent=1 if args.pretty else None)
+        if output is None:
+            print(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+    if output is not None:
+        print(f"exported: {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a customer book (.xlsx or .csv) into a chat: preview, then one transaction."""
+    from bot.scheduler import chat_by_name
+    from models.book import import_book, members_named
+    from models.book_headers import MapError, parse_overrides
+    from models.book_read import BookError, read_book
+
+    try:
+        overrides = parse_overrides(args.map or [])
+    except MapError as exc:
+        raise ConfigError(str(exc)) from None
+    path = Path(args.file)
+    try:
+        sheets = read_book(path)
+    except BookError as exc:
+        raise ConfigError(f"import: {exc}") from None
     settings = _settings(args)
     runtime = _runtime(settings)
     with runtime.sessions() as session:
-        data = export(session, args.chat)
-    if data is None:
-        raise ConfigError(f"--chat: no chat named {args.chat!r}")
-    print(json.dumps(data, ensure_ascii=False, indent=1 if args.pretty else None))
+        chat = chat_by_name(session, args.chat)
+        if chat is None:
+            raise ConfigError(
+                f"--chat: no chat named {args.chat!r} (the bot learns a chat from its first "
+                "message; say something in it first)"
+            )
+        actor = None
+        if args.as_:
+            found = members_named(session, chat, args.as_)
+            if len(found) != 1:
+                raise ConfigError(
+                    f"--as: no single member named {args.as_!r} in chat {args.chat!r}"
+                )
+            actor = found[0]
+        try:
+            report = import_book(
+                session,
+                chat,
+                sheets,
+                runtime.clock(),
+                file=path.name,
+                sheet=args.sheet,
+                overrides=overrides,
+                actor=actor,
+                grades=tuple(settings.book.grades),
+            )
+        except BookError as exc:
+            session.rollback()
+            raise ConfigError(f"import: {exc}") from None
+        print(f"导入预览 → 群“{chat.name or chat.external_id}”")
+        print("\n".join(report.lines()))
+        if args.dry_run:
+            session.rollback()
+            print("试运行（--dry-run）：没有写入任何数据")
+        else:
+            session.commit()
+            print("已导入")
     return 0
 
 
@@ -549,13 +634,46 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("text", nargs="*", help="the message, e.g. /跟进 客户A 报价已发 明天回访")
     say.set_defaults(func=cmd_say)
 
-    export = command("export", "print customers and activities as JSON")
+    export = command("export", "write customers, activities and targets as JSON, .xlsx or .csv")
     export.add_argument("--chat", help="only this chat (id or name; default: all chats)")
     export.add_argument(
-        "--format", choices=["json"], default="json", help="output format (default: json)"
+        "--format",
+        choices=["json", "xlsx", "csv"],
+        default="json",
+        help="json (customers and activities), xlsx (sheets 客户, 跟进记录, 目标) or csv "
+        "(the 客户 sheet, UTF-8 with BOM); default: json",
+    )
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help="file to write, created 0600 (default: stdout; xlsx needs it)",
     )
     export.add_argument("--pretty", action="store_true", help="indent the JSON")
     export.set_defaults(func=cmd_export)
+
+    import_ = command("import", "import a customer book (.xlsx or .csv) into a chat")
+    import_.add_argument("file", metavar="FILE", help="the .xlsx or .csv file (UTF-8 or GBK)")
+    import_.add_argument("--chat", required=True, help="the chat to import into (id or name)")
+    import_.add_argument(
+        "--dry-run", action="store_true", help="show the preview and write nothing"
+    )
+    import_.add_argument(
+        "--sheet", metavar="NAME", help="the sheet to read (default: 客户, else the first one)"
+    )
+    import_.add_argument(
+        "--as",
+        dest="as_",
+        metavar="NAME",
+        help="the member recorded as importing (default: nobody in particular)",
+    )
+    import_.add_argument(
+        "--map",
+        action="append",
+        metavar="HEADER=FIELD",
+        help="read a column as a field, e.g. --map '客户全称=name' (FIELD '-' ignores it); "
+        "repeatable",
+    )
+    import_.set_defaults(func=cmd_import)
 
     tick = command("tick", "run the jobs due now and print what was posted (for cron)")
     tick.add_argument("--at", help="the moment to act as: ISO local time in the chat time zone")

@@ -193,6 +193,31 @@ def _jobs_class(times: tuple[tuple[str, str], ...]) -> type[JobsSettings]:
     return cls
 
 
+@dataclass
+class PoolSettings:
+    """[pool]: the lead pool (公海) — claiming caps, and reclaiming customers left without follow-up.
+
+    ``reclaim_days``: per open stage, working days without a follow-up after which the owner's
+    customer goes back to the pool (empty: never). ``block_days``: working days the previous
+    owner may not claim it again. ``max_open_per_rep``: open customers a rep may own when
+    claiming one (0: no cap).
+    """
+
+    reclaim_days: dict[str, int] = field(default_factory=dict)
+    block_days: int = 5
+    max_open_per_rep: int = 0
+
+
+DEFAULT_GRADES = {"A": "重点", "B": "普通", "C": "观望", "D": "低意向"}
+
+
+@dataclass
+class BookSettings:
+    """[book]: the customer grades /等级 accepts (a capital letter each) and what each means."""
+
+    grades: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_GRADES))
+
+
 DEFAULT_STAGE_LIMITS = {
     "线索": 2,
     "已分配": 2,
@@ -222,6 +247,8 @@ class Settings:
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     jobs: JobsSettings = field(default_factory=jobs_settings)
     stages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_LIMITS))
+    book: BookSettings = field(default_factory=BookSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -476,6 +503,8 @@ def _validate(settings: Settings) -> None:
     if settings.sender.give_up_after_hours <= 0:
         raise ConfigError("config: sender.give_up_after_hours must be positive")
     _validate_health_and_pipeline(settings.server, settings.pipeline)
+    _validate_pool(settings.pool)
+    _validate_book(settings.book)
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
     for section in settings.platform_sections.values():
@@ -499,6 +528,37 @@ def _validate_jobs(jobs: JobsSettings) -> None:
         raise ConfigError(
             "config: jobs.sla_hours and jobs.quiet_days must be positive, jobs.grace_hours ≥ 0"
         )
+
+
+def _validate_pool(pool: PoolSettings) -> None:
+    """[pool] checks: reclaim_days names open stages with whole working days, the limits ≥ 0."""
+    from models.stages import LADDER, Status, status_for
+
+    open_stages = [stage for stage in LADDER if status_for(stage) is Status.OPEN]
+    for stage, days in pool.reclaim_days.items():
+        if stage not in open_stages:
+            known = "、".join(open_stages)
+            raise ConfigError(
+                f"config: pool.reclaim_days: {stage!r} is not an open stage ({known})"
+            )
+        if not isinstance(days, int) or isinstance(days, bool) or days < 3:
+            raise ConfigError(
+                f"config: pool.reclaim_days.{stage} must be a whole number of working days ≥ 3 "
+                "(the owner is warned 2 working days before)"
+            )
+    if pool.block_days < 0 or pool.max_open_per_rep < 0:
+        raise ConfigError("config: pool.block_days and pool.max_open_per_rep must be ≥ 0")
+
+
+def _validate_book(book: BookSettings) -> None:
+    """[book] checks: grades are capital letters A–Z, each with a short meaning."""
+    if not book.grades:
+        raise ConfigError('config: book.grades must name at least one grade, e.g. A = "重点"')
+    for grade, meaning in book.grades.items():
+        if not re.fullmatch(r"[A-Z]", grade):
+            raise ConfigError(f"config: book.grades: {grade!r} must be one capital letter A–Z")
+        if not isinstance(meaning, str) or not 1 <= len(meaning.strip()) <= 10:
+            raise ConfigError(f"config: book.grades.{grade} must be a meaning of 1–10 characters")
 
 
 def check_service_url(key: str, url: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.messages import OutgoingMessage, Reply
+from handlers.absence import away_note
 from handlers.context import Context
 from handlers.format import customer_label, member_label
+from handlers.jobs.base import ChatSettings
 from handlers.registry import CommandError, command
 from models.activity import Kind
 from models.customers import Changes, move_stage
@@ -46,5 +48,9 @@ def assign(ctx: Context, args: str) -> OutgoingMessage:
     reply.line(
         f"✅ {customer_label(customer)} 已分配给 {ctx.mention(reply, owner)}{stage}{handover}"
     )
-    reply.line("请在 2 个工作小时内跟进并用 /跟进 记录")
+    hours = ChatSettings.resolve(ctx.settings, ctx.chat).sla_hours
+    reply.line(f"请在 {hours:g} 个工作小时内跟进并用 /跟进 记录")
+    note = away_note(owner, ctx.now)
+    if note:
+        reply.line(note)
     return reply.build()

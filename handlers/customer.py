@@ -8,6 +8,7 @@ from bot.messages import Card, CardSection, OutgoingMessage
 from handlers.common import next_follow_up
 from handlers.context import Context
 from handlers.format import customer_label, fmt_money, member_label
+from handlers.grade_tags import grade_label, tags_text
 from handlers.registry import Group, command
 from models.activity import Activity, Kind
 from models.parsing import sanitize_user_text, split_first
@@ -35,6 +36,9 @@ def customer_card(ctx: Context, args: str) -> OutgoingMessage:
         + (f"｜已回款：{fmt_money(customer.paid_amount)}" if customer.paid_amount else ""),
         f"下次跟进：{next_follow_up(customer, ctx.now.tzinfo) or '未设置'}",
     ]
+    if customer.grade or customer.tags:
+        grade = grade_label(ctx.settings.book.grades, customer.grade) if customer.grade else "无"
+        info.append(f"等级：{grade}｜标签：{tags_text(customer.tags or []) or '无'}")
     if customer.source:
         info.append(f"来源：{sanitize_user_text(customer.source, 40)}")
     if customer.lost_reason and customer.stage == Stage.LOST:

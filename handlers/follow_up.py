@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.messages import OutgoingMessage, Reply
+from handlers.claiming import check_claim
 from handlers.common import (
     check_new_name,
     end_of_day,
@@ -51,6 +52,7 @@ def follow_up(ctx: Context, args: str) -> OutgoingMessage:
     else:
         ctx.require_can_change(customer, "跟进", claim=True)
         if customer.owner_id is None:
+            check_claim(ctx, customer)  # the lead pool's cap and block apply to a first follow-up
             changes.set(customer, owner_id=ctx.sender.id)
             reply.line(
                 f"👤 {customer_label(customer)} 的负责人设为 {ctx.mention(reply, ctx.sender)}"

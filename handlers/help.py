@@ -37,6 +37,9 @@ def help_(ctx: Context, args: str) -> OutgoingMessage:
         ]
         if aliases:
             lines.append(f"简写：{aliases}")
+        details = getattr(cmd.func, "help_lines", None)  # e.g. /等级: the configured meanings
+        if details is not None:
+            lines.extend(details(ctx))
         return OutgoingMessage("\n".join(lines))
     lines = ["📖 跟进助手命令（@我 后发送，斜杠可省略）："]
     for group in Group:

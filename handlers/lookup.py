@@ -7,6 +7,10 @@ The ladder is ``models.names.match_name``; this module decides what the bot does
   with "新建客户 …" as the last choice when the command may create one;
 - nothing close: a new customer where the command creates one, else a one-line refusal.
 
+Deleted customers (/删除) are never candidates. Their names stay taken (the key is unique per
+chat): typing one exactly is refused with a pointer to /恢复, so /新客户 and /跟进 never make a
+second 华为 next to the deleted one.
+
 The answer (a bare number, read by ``handlers.router``) re-runs the original command with the
 chosen customer's id fixed for the typed name, and with the original message's mentions, so
 nothing is matched twice.
@@ -23,7 +27,8 @@ from sqlalchemy import bindparam, select
 from bot.messages import Mention
 from handlers.format import customer_label
 from handlers.registry import CommandError
-from models.customer import Customer
+from models.customer import Customer, live
+from models.customers import MERGED_KEY
 from models.names import (
     MAX_OPTIONS,
     Candidate,
@@ -108,7 +113,9 @@ class Replay:
 def candidates(ctx: Context) -> list[Candidate]:
     """This chat's customers as match candidates."""
     rows = ctx.session.execute(
-        select(Customer.id, Customer.name, Customer.aliases).where(Customer.chat_id == ctx.chat.id)
+        select(Customer.id, Customer.name, Customer.aliases).where(
+            Customer.chat_id == ctx.chat.id, live()
+        )
     )
     return [Candidate(id_, name, tuple(aliases or ())) for id_, name, aliases in rows]
 
@@ -139,6 +146,8 @@ def _find(ctx: Context, query: str, rest: str, mode: Mode) -> tuple[Customer | N
     if key:  # the usual case: typed as stored, one indexed query
         known = ctx.session.scalars(_BY_KEY, {"c": ctx.chat.id, "k": key}).first()
         if known is not None:
+            if known.deleted_at is not None:
+                raise deleted_refusal(known)
             return known, rest
     cands = candidates(ctx)
     match = match_name(query, cands)
@@ -158,6 +167,8 @@ def _find(ctx: Context, query: str, rest: str, mode: Mode) -> tuple[Customer | N
         _note_near_match(ctx, query, found)
         return found, rest
     if verdict.kind == "new":
+        if mode == "follow":
+            _refuse_glued_deleted(ctx, query)
         if verdict.options:  # 中石化 next to 中石油: most likely another company, say so
             names = "、".join(sanitize_user_text(c.name, 40) for c in verdict.options[:3])
             ctx.notes.append(f"（已有相近的客户 {names}；如果指的是它，请 /撤销 后重发）")
@@ -191,9 +202,33 @@ def _replayed(
             raise CommandError("⌛ 这个选择已过期，请重新发送原来的命令")
         return None, rest
     customer = ctx.session.get(Customer, replay.customer_id)
-    if customer is None or customer.chat_id != ctx.chat.id:
+    if customer is None or customer.chat_id != ctx.chat.id or customer.deleted_at is not None:
         raise CommandError("❌ 选中的客户已经不在了（可能刚被撤销），请重新发送原来的命令")
     return customer, rest
+
+
+def deleted_refusal(customer: Customer) -> CommandError:
+    """The reply to a deleted customer's name: its name stays taken until /恢复."""
+    label = customer_label(customer)
+    return CommandError(f"❌ 客户 {label} 已删除，要继续用请先恢复\n例如：/恢复 {label}")
+
+
+def _refuse_glued_deleted(ctx: Context, query: str) -> None:
+    """``华为报价已发`` with 华为 deleted: refused like the bare name, not a new customer."""
+    rows = ctx.session.execute(
+        select(Customer.id, Customer.name, Customer.aliases).where(
+            Customer.chat_id == ctx.chat.id,
+            Customer.deleted_at.is_not(None),
+            Customer.key.not_like(f"{MERGED_KEY}%"),
+        )
+    )
+    gone = [Candidate(id_, name, tuple(aliases or ())) for id_, name, aliases in rows]
+    split = split_known_prefix(query, gone) if gone else None
+    if split is None:
+        return
+    cand, tail = split
+    if len(tail) >= 2 and not _shortens(query, cand) and _reads_as_note(ctx, tail):
+        raise deleted_refusal(_get(ctx, cand.key))
 
 
 def _glued(ctx: Context, query: str, cands: list[Candidate]) -> tuple[Customer, str] | None:

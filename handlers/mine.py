@@ -13,6 +13,7 @@ from typing import NamedTuple
 from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import fmt_ago, fmt_date, fmt_late, fmt_paid
+from handlers.grade_tags import marks
 from handlers.registry import Group, command
 from handlers.reports import report_context
 from models import reports
@@ -33,9 +34,13 @@ class _Row(NamedTuple):
 
 def _urgency(row: _Row) -> tuple[int, float, int]:
     """Overdue, due today, later, no date (longest silent first), then closed deals."""
-    deal = row.deal
-    if row.state is not None and deal.next_follow_up_at is not None:
-        return RANKS[row.state], deal.next_follow_up_at.timestamp(), deal.id
+    return urgency(row.deal, row.state)
+
+
+def urgency(deal: reports.Deal, state: reports.FollowUpState | None) -> tuple[int, float, int]:
+    """The sort key of a deal in a list (also /列表): overdue, due soonest, silent, closed."""
+    if state is not None and deal.next_follow_up_at is not None:
+        return RANKS[state], deal.next_follow_up_at.timestamp(), deal.id
     if reports.is_open(deal):
         return 3, (deal.last_activity_at or deal.created_at).timestamp(), deal.id
     return 4, deal.stage_entered_at.timestamp(), deal.id
@@ -44,20 +49,27 @@ def _urgency(row: _Row) -> tuple[int, float, int]:
 def _line(index: int, row: _Row, now: datetime) -> str:
     """'1. 京东｜跟进中｜⚠️ 逾期 1 个工作日（11月27日(周五) 15:00）'."""
     deal = row.deal
-    if row.state is not None and deal.next_follow_up_at is not None:
+    state = follow_up_text(deal, row.state, row.late, now)
+    name = sanitize_user_text(deal.name, 40) + marks(deal.grade, deal.tags)
+    return f"{index}. {name}｜{deal.stage}｜{state}"
+
+
+def follow_up_text(
+    deal: reports.Deal, state: reports.FollowUpState | None, late: int, now: datetime
+) -> str:
+    """'⚠️ 逾期 1 个工作日（11月27日(周五) 15:00）', '下次 …', the silence, or the payments."""
+    if state is not None and deal.next_follow_up_at is not None:
         due = fmt_date(deal.next_follow_up_at.astimezone(now.tzinfo), deal.has_time)
-        state = {
-            "overdue": f"⚠️ {fmt_late(row.late)}（{due}）",
+        return {
+            "overdue": f"⚠️ {fmt_late(late)}（{due}）",
             "today": f"📌 今天到期（{due}）",
             "later": f"下次 {due}",
-        }[row.state]
-    elif reports.is_open(deal):
+        }[state]
+    if reports.is_open(deal):
         last = deal.last_activity_at or deal.created_at
         days = (now.date() - reports.local_date(last, now.tzinfo)).days
-        state = f"未设下次跟进，最近动态 {fmt_ago(days)}"
-    else:
-        state = fmt_paid(deal.paid_amount, deal.amount)
-    return f"{index}. {sanitize_user_text(deal.name, 40)}｜{deal.stage}｜{state}"
+        return f"未设下次跟进，最近动态 {fmt_ago(days)}"
+    return fmt_paid(deal.paid_amount, deal.amount)
 
 
 def _mine(ctx: Context) -> list[_Row]:

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.messages import IncomingMessage, Mention, OutgoingMessage
 from handlers import load_all, registry
 from handlers.context import Context
+from handlers.listing import asks_next_page, is_cursor
 from handlers.lookup import Ambiguous, Question, Replay
 from handlers.people import RESERVED_IDS, member_for
 from handlers.registry import Command, CommandError
@@ -58,9 +59,10 @@ def handle(
     """The replies to one chat message from ``sender``; ``now`` is when it was sent, local.
 
     Any message answers or drops the sender's open numbered question, whatever happens next.
+    A list cursor (``handlers.listing``) stays for ``下一页`` until a new list or question.
     """
-    pending = cast(Question | None, sender.pending)  # stored as JSON by lookup._question
-    if pending is not None:
+    pending = None if is_cursor(sender.pending) else cast(Question | None, sender.pending)
+    if pending is not None:  # stored as JSON by lookup._question
         sender.pending = None
     try:
         with session.begin_nested():
@@ -90,7 +92,7 @@ def _run(
     else:
         has_slash = text.startswith("/")
         body = text[1:].lstrip() if has_slash else text
-        if not has_slash and not message.to_me:
+        if not has_slash and not message.to_me and not asks_next_page(sender.pending, body):
             return []
         if not body:
             return [OutgoingMessage(HELLO)]

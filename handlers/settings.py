@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 
@@ -10,6 +11,7 @@ from bot.config import DEFAULT_STAGE_LIMITS
 from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import member_label
+from handlers.grade_tags import grade_choices, grade_of
 from handlers.jobs.base import ChatSettings
 from handlers.jobs.table import Job, by_name, timed
 from handlers.registry import Group, command
@@ -47,7 +49,7 @@ def _summary() -> str:
     titles = "|".join(job.title for job in by_name())
     return (
         f"不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：{times}、上班时间 09:00-18:00、"
-        f"阶段时限 已报价 10、未跟进天数 3、响应时限 2、关闭/开启 {titles}"
+        f"阶段时限 已报价 10（某等级单独设：阶段时限 已报价 A 5）、未跟进天数 3、响应时限 2、关闭/开启 {titles}"
     )
 
 
@@ -135,9 +137,19 @@ def _schedule(ctx: Context, key: str, rest: str) -> str:
         stage = parse_stage_name(stage_word) if stage_word else None
         if stage not in DEFAULT_STAGE_LIMITS:
             raise ctx.usage("请写阶段和天数，阶段可选：" + "、".join(DEFAULT_STAGE_LIMITS))
-        days = _count(ctx, days_text, "天数")
-        own["stage_limits"] = {**own.get("stage_limits", {}), stage: days}
-        done = f"「{stage}」阶段超过 {days} 个工作日算停滞"
+        grade_word, grade_days = split_first(days_text)
+        grade = grade_of(ctx.settings.book.grades, grade_word) if grade_word else None
+        if grade is None and re.fullmatch(r"[A-Za-z]级?", grade_word):
+            raise ctx.usage(
+                f"没有等级“{sanitize_user_text(grade_word, 4)}”，"
+                f"可选：{grade_choices(ctx.settings.book.grades)}"
+            )
+        if grade is not None:
+            done = _grade_limit(ctx, own, stage, grade, grade_days)
+        else:
+            days = _count(ctx, days_text, "天数")
+            own["stage_limits"] = {**own.get("stage_limits", {}), stage: days}
+            done = f"「{stage}」阶段超过 {days} 个工作日算停滞"
     elif key == "未跟进天数":
         days = _count(ctx, rest, "天数")
         own["quiet_days"] = days
@@ -148,6 +160,21 @@ def _schedule(ctx: Context, key: str, rest: str) -> str:
         done = f"新分配的客户 {hours} 个工作小时内要有跟进"
     ctx.chat.settings = own
     return f"✅ {done}"
+
+
+def _grade_limit(ctx: Context, own: dict[str, Any], stage: str, grade: str, text: str) -> str:
+    """``阶段时限 已报价 A 5``: the stage's own limit for grade A (``默认`` removes it)."""
+    limits = {g: dict(v) for g, v in own.get("grade_limits", {}).items()}
+    by_stage = limits.setdefault(grade, {})
+    if text.strip() in ("默认", "取消", "清除"):
+        by_stage.pop(stage, None)
+        done = f"{grade} 级客户的「{stage}」阶段时限恢复为全部客户的时限"
+    else:
+        days = _count(ctx, text, "天数")
+        by_stage[stage] = days
+        done = f"{grade} 级客户在「{stage}」阶段超过 {days} 个工作日算停滞"
+    own["grade_limits"] = {g: v for g, v in limits.items() if v}
+    return done
 
 
 def _count(ctx: Context, text: str, what: str) -> int:
@@ -183,6 +210,13 @@ def _show(ctx: Context) -> Reply:
     )
     limits = "、".join(f"{stage} {days}天" for stage, days in config.stage_limits.items())
     reply.line(f"阶段时限（工作日）：{limits}")
+    by_grade = [
+        f"{grade} 级 {stage} {days}天"
+        for grade, stages in sorted(config.grade_limits.items())
+        for stage, days in stages.items()
+    ]
+    if by_grade:
+        reply.line(f"按等级的阶段时限：{'、'.join(by_grade)}")
     off = [job.title for job in by_name() if job.name in config.disabled]
     if off:
         reply.line(f"已关闭：{'、'.join(off)}")

@@ -27,7 +27,17 @@ class Kind(StrEnum):
     LOST = "lost"
     REMINDER = "reminder"
     ALIAS = "alias"
+    GRADE = "grade"
+    TAGS = "tags"
     UNDO = "undo"
+    CLAIM = "claim"  # /领取: a rep takes a customer from the lead pool
+    RELEASE = "release"  # the reclaim job: back to the lead pool (logged by nobody)
+    RENAME = "rename"  # /改名: the old name stays an alias
+    MERGE = "merge"  # /合并: logged on both customers (the merged one is soft-deleted)
+    DELETE = "delete"  # /删除: soft delete (deleted_at)
+    RESTORE = "restore"  # /恢复
+    HANDOVER = "handover"  # /交接: a leaver's customers to a receiver
+    IMPORT = "import"  # genjin import: created or updated from a spreadsheet
 
     @property
     def label(self) -> str:
@@ -45,7 +55,17 @@ _KIND_LABELS = {
     Kind.LOST: "输单",
     Kind.REMINDER: "提醒",
     Kind.ALIAS: "加别名",
+    Kind.GRADE: "改等级",
+    Kind.TAGS: "改标签",
     Kind.UNDO: "撤销",
+    Kind.CLAIM: "领取",
+    Kind.RELEASE: "退回公海",
+    Kind.RENAME: "改名",
+    Kind.MERGE: "合并",
+    Kind.DELETE: "删除",
+    Kind.RESTORE: "恢复",
+    Kind.HANDOVER: "交接",
+    Kind.IMPORT: "导入",
 }
 
 

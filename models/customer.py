@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -35,6 +35,7 @@ class Customer(Base):
     stage: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(8), default=Status.OPEN)
     grade: Mapped[str] = mapped_column(String(16), default="")
+    tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
     source: Mapped[str] = mapped_column(String(100), default="")
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
     paid_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
@@ -46,5 +47,16 @@ class Customer(Base):
     last_activity_at: Mapped[datetime | None]
     next_follow_up_at: Mapped[datetime | None] = mapped_column(index=True)
     next_follow_up_has_time: Mapped[bool] = mapped_column(default=False)
+    # Soft delete (/删除, undone by /恢复 or /撤销): hidden from every list, lookup and report.
+    deleted_at: Mapped[datetime | None]
+    # The lead pool: when the customer last went back to the pool and from whom (that owner
+    # may not claim it again for a while).
+    released_at: Mapped[datetime | None]
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
 
     owner: Mapped[Member | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+
+
+def live() -> ColumnElement[bool]:
+    """SQL: the customer is not deleted; every list, lookup, report and job filters with it."""
+    return Customer.deleted_at.is_(None)

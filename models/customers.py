@@ -1,7 +1,18 @@
-"""Domain rules about customers: recorded field changes, stage moves and undo.
+"""Domain rules about customers: recorded field changes, stage moves, merges and undo.
 
 Every change goes through ``Changes.set`` so the activity row knows {field: [old, new]} and
 ``undo_entry`` can put the customer back exactly, refusing when someone changed it since.
+
+Merging 甲 into 乙 (``merge_into``) is the one change that is more than fields: 甲's activities
+move to 乙 (the ids are kept under ``MOVED`` in 乙's changes, so undo moves exactly those back)
+and 甲 is soft-deleted with its key released (``merged_key``), so its name can become an alias
+of 乙. The rule, also in /帮助 and the README:
+- amounts add up (contract amounts, None when neither has one; paid amounts);
+- the stage of the one further along the ladder wins (输单 only when both are lost; 乙 on a
+  tie), with its stage clock and loss reason; a won stage is re-read from the summed payments;
+- 乙's owner stays; 甲's owner (and assignment) only when 乙 has none;
+- 甲's name and aliases become aliases of 乙; tags add up; 乙's grade and source, else 甲's;
+- the earlier creation, the later last activity, the sooner pending follow-up (none if closed).
 """
 
 from __future__ import annotations
@@ -10,17 +21,37 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.activity import Activity, Kind
 from models.customer import Customer
 from models.member import Member
-from models.stages import LOST, Stage, is_closed, payment_stage, stage_index, status_for
+from models.names import normalize_name
+from models.stages import (
+    LOST,
+    WON_STAGES,
+    Stage,
+    is_closed,
+    payment_stage,
+    stage_index,
+    status_for,
+)
 
-_DATETIME_FIELDS = {"stage_entered_at", "last_activity_at", "next_follow_up_at", "assigned_at"}
+_DATETIME_FIELDS = {
+    "stage_entered_at",
+    "last_activity_at",
+    "next_follow_up_at",
+    "assigned_at",
+    "deleted_at",
+    "released_at",
+}
 _DECIMAL_FIELDS = {"amount", "paid_amount"}
 CREATED = "_created"
+# {"_moved": [from customer id, [activity ids]]}: activities a merge moved onto this customer.
+MOVED = "_moved"
+# A merged customer's key: never the key of a typed name (keys are letters and digits only).
+MERGED_KEY = "merged#"
 
 
 def _encode(field: str, value: Any) -> Any:
@@ -124,6 +155,128 @@ def log_activity(
     return activity
 
 
+def merged_key(customer: Customer) -> str:
+    """The key a merged (soft-deleted) customer keeps, freeing its own for the survivor."""
+    return f"{MERGED_KEY}{customer.id}"
+
+
+def is_merged(customer: Customer) -> bool:
+    """The customer was merged into another (not deleted on its own; /撤销 undoes it)."""
+    return customer.key.startswith(MERGED_KEY)
+
+
+def rename(customer: Customer, name: str, changes: Changes) -> None:
+    """Give the customer a new name; the old name becomes an alias (the new one no longer is)."""
+    key = normalize_name(name)
+    aliases = [a for a in customer.aliases or [] if normalize_name(a) != key]
+    if customer.key != key and all(normalize_name(a) != customer.key for a in aliases):
+        aliases.append(customer.name)
+    changes.set(customer, name=name, key=key, aliases=aliases)
+
+
+def _stage_winner(source: Customer, target: Customer) -> Customer:
+    """Whose stage the merged customer takes: further along the ladder; lost only if both are."""
+    if (source.stage == LOST) != (target.stage == LOST):
+        return target if source.stage == LOST else source
+    return source if stage_index(source.stage) > stage_index(target.stage) else target
+
+
+def _earliest(*values: datetime | None) -> datetime | None:
+    """The earliest of the given moments (None when none is given)."""
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
+
+
+def merge_into(
+    session: Session, source: Customer, target: Customer, now: datetime
+) -> tuple[Changes, Changes]:
+    """Merge ``source`` into ``target`` by the module's rule; (source changes, target changes).
+
+    The caller logs both; undoing the entry restores both customers and moves the activities back.
+    """
+    into, gone = Changes(), Changes()
+    amounts = [a for a in (source.amount, target.amount) if a is not None]
+    amount = sum(amounts, Decimal(0)) if amounts else None
+    paid = (source.paid_amount or Decimal(0)) + (target.paid_amount or Decimal(0))
+    into.set(target, amount=amount, paid_amount=paid)
+    winner = _stage_winner(source, target)
+    stage = winner.stage
+    if winner is source:
+        into.set(
+            target,
+            stage=stage,
+            status=status_for(stage),
+            stage_entered_at=source.stage_entered_at,
+            lost_reason=source.lost_reason,
+        )
+    if stage in WON_STAGES and stage != Stage.AFTER_SALES:
+        move_stage(target, payment_stage(amount, paid), now, into)
+    if target.owner_id is None and source.owner_id is not None:
+        into.set(
+            target,
+            owner_id=source.owner_id,
+            assigned_at=source.assigned_at,
+            assigned_by_id=source.assigned_by_id,
+        )
+    aliases = list(target.aliases or [])
+    keys = {target.key, *(normalize_name(a) for a in aliases)}
+    for name in (source.name, *(source.aliases or [])):
+        if normalize_name(name) not in keys:
+            aliases.append(name)
+            keys.add(normalize_name(name))
+    tags = list(dict.fromkeys([*(target.tags or []), *(source.tags or [])]))
+    into.set(
+        target,
+        aliases=aliases,
+        tags=tags,
+        grade=target.grade or source.grade,
+        source=target.source or source.source,
+        created_at=min(source.created_at, target.created_at),
+    )
+    last = [v for v in (source.last_activity_at, target.last_activity_at) if v is not None]
+    into.set(target, last_activity_at=max(last) if last else None)
+    due = _earliest(source.next_follow_up_at, target.next_follow_up_at)
+    if is_closed(target.stage):
+        into.set(target, next_follow_up_at=None, next_follow_up_has_time=False)
+    elif due is not None:
+        sooner = source if due == source.next_follow_up_at else target
+        into.set(
+            target, next_follow_up_at=due, next_follow_up_has_time=sooner.next_follow_up_has_time
+        )
+    moved = list(session.scalars(select(Activity.id).where(Activity.customer_id == source.id)))
+    if moved:
+        session.execute(
+            update(Activity).where(Activity.id.in_(moved)).values(customer_id=target.id)
+        )
+        into[MOVED] = [source.id, moved]
+    gone.set(source, deleted_at=now, key=merged_key(source))
+    return gone, into
+
+
+def _move_back(session: Session, customer: Customer, source_id: int, ids: list[int]) -> None:
+    """Undo a merge's move: the listed activities go back to ``source_id``, if all still here."""
+    here = session.scalars(
+        select(Activity.id).where(Activity.id.in_(ids), Activity.customer_id == customer.id)
+    ).all()
+    if len(here) != len(ids):
+        raise UndoConflict(customer.name)
+    session.execute(update(Activity).where(Activity.id.in_(ids)).values(customer_id=source_id))
+
+
+def _key_taken(session: Session, customer: Customer, key: str) -> bool:
+    """Another customer of the chat has ``key`` now (undoing a rename or merge would clash)."""
+    return (
+        session.scalars(
+            select(Customer.id).where(
+                Customer.chat_id == customer.chat_id,
+                Customer.key == key,
+                Customer.id != customer.id,
+            )
+        ).first()
+        is not None
+    )
+
+
 class UndoConflict(Exception):
     """The entry cannot be undone because the customer changed since (``by`` whom, if known)."""
 
@@ -190,7 +343,12 @@ def undo_entry(session: Session, activities: list[Activity], now: datetime) -> l
                 session.delete(customer)
             else:
                 for field, (old, new) in activity.changes.items():
+                    if field == MOVED:
+                        _move_back(session, customer, old, new)
+                        continue
                     if _encode(field, getattr(customer, field)) != new:
+                        raise UndoConflict(customer.name)
+                    if field == "key" and _key_taken(session, customer, old):
                         raise UndoConflict(customer.name)
                     setattr(customer, field, _decode(field, old))
         activity.undone_at = now

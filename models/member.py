@@ -29,6 +29,7 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(16), default=ROLE_REP)
     pending: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
+    away_until: Mapped[datetime | None]  # /请假: away up to this moment (exclusive); None = here
 
     @property
     def display(self) -> str:

@@ -14,7 +14,8 @@ response SLA) asks this module, so no two views can disagree about a customer:
 - **quiet**: an open deal with nothing planned for today or later and no entry for ``quiet_days``
   working days (since its last activity, or its creation).
 - **stalled**: a deal that is not lost, in a stage with a limit, whose stage clock (entering the
-  stage, reset by any activity) reached the limit in working days.
+  stage, reset by any activity) reached the limit in working days. A graded deal uses its
+  grade's own limit for the stage when the chat set one (``stage_limit``).
 
 Queries issue at most one SQL statement for the whole chat (never one per customer or member),
 so a digest costs the same handful of queries whatever the chat's size; the lists and the
@@ -23,6 +24,9 @@ funnel are computed in Python from one customer snapshot.
 Attribution: activity counts go to the member who logged them; won and payment amounts go to the
 customer's owner (falling back to whoever logged them), so a manager booking a payment for a rep
 does not take the rep's credit.
+
+Deleted customers (/删除, ``models.customer.live``) are left out of every query here, their
+logged activities included, as if they had never been entered.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from sqlalchemy.orm import Session
 from models.activity import Activity, Kind
 from models.calendar import WorkCalendar
 from models.chat import Chat
-from models.customer import Customer
+from models.customer import Customer, live
 from models.member import Member
 from models.stages import LADDER, LOST, WON_STAGES, Status
 from models.target import Target
@@ -49,6 +53,9 @@ FollowUpState = Literal["overdue", "today", "later"]
 # What each kind of entry counts as in the per-member figures (every kind counts as an entry).
 FOLLOW_UP_KINDS: frozenset[str] = frozenset({Kind.FOLLOW_UP})
 NEW_CUSTOMER_KINDS: frozenset[str] = frozenset({Kind.CREATE})
+# Logged by the bot itself (a reclaim to the lead pool) or by `genjin import`: not an entry of
+# anyone's day.
+UNCOUNTED_KINDS: frozenset[str] = frozenset({Kind.RELEASE, Kind.IMPORT})
 
 
 class Limits(Protocol):
@@ -62,6 +69,11 @@ class Limits(Protocol):
     @property
     def stage_limits(self) -> Mapping[str, int]:
         """Working days a deal may stay in a stage before it counts as stalled."""
+        ...
+
+    @property
+    def grade_limits(self) -> Mapping[str, Mapping[str, int]]:
+        """Per grade, per stage: the limit that replaces ``stage_limits`` for that grade."""
         ...
 
 
@@ -138,11 +150,20 @@ def members_by_id(scope: Scope) -> dict[int, Member]:
     return {m.id: m for m in rows}
 
 
+def is_away(member: Member, now: datetime) -> bool:
+    """On leave (/请假) at ``now``: away_until is exclusive, so the leave ends by itself.
+
+    While away: no morning nudge, no response-SLA reminder and no reclaim of their customers;
+    a stalled deal of theirs goes straight to the managers; the digest lists them as away.
+    """
+    return member.away_until is not None and now < member.away_until
+
+
 def owners(scope: Scope) -> set[int]:
     """Ids of the members who own at least one of the chat's customers (one query)."""
     rows = scope.session.scalars(
         select(Customer.owner_id)
-        .where(Customer.chat_id == scope.chat.id, Customer.owner_id.is_not(None))
+        .where(Customer.chat_id == scope.chat.id, Customer.owner_id.is_not(None), live())
         .distinct()
     )
     return {owner for owner in rows if owner is not None}
@@ -196,11 +217,14 @@ def activity_counts(scope: Scope, start: datetime, end: datetime) -> dict[int | 
     moves = func.sum(case((_is_move(), 1), else_=0))
     rows = scope.session.execute(
         select(Activity.member_id, Activity.kind, func.count(), moves)
-        .where(*_live(start, end, scope.chat.id))
+        .outerjoin(Customer, Customer.id == Activity.customer_id)
+        .where(*_live(start, end, scope.chat.id), live())
         .group_by(Activity.member_id, Activity.kind)
     )
     figures: dict[int | None, RepFigures] = {}
     for member_id, kind, count, moved in rows:
+        if kind in UNCOUNTED_KINDS:
+            continue
         rep = figures.setdefault(member_id, RepFigures(member_id))
         rep.entries += count
         rep.stage_moves += int(moved or 0)
@@ -260,6 +284,7 @@ def deal_events(scope: Scope, start: datetime, end: datetime) -> list[DealEvent]
         .outerjoin(Customer, Customer.id == Activity.customer_id)
         .where(
             *_live(start, end, scope.chat.id),
+            live(),
             or_(Activity.kind == Kind.PAYMENT, Activity.stage_to.in_((*WON_STAGES, LOST))),
         )
         .order_by(Activity.created_at, Activity.id)
@@ -320,7 +345,8 @@ def stage_moves(scope: Scope, start: datetime, end: datetime) -> list[StageMove]
             Activity.stage_to,
             Activity.created_at,
         )
-        .where(*_live(start, end, scope.chat.id), _is_move())
+        .outerjoin(Customer, Customer.id == Activity.customer_id)
+        .where(*_live(start, end, scope.chat.id), _is_move(), live())
         .order_by(Activity.created_at, Activity.id)
     )
     return [
@@ -383,6 +409,8 @@ class Deal(NamedTuple):
     has_time: bool
     assigned_at: datetime | None
     assigned_by_id: int | None
+    grade: str
+    tags: list[str]
 
 
 _DEAL_COLUMNS = (
@@ -400,12 +428,14 @@ _DEAL_COLUMNS = (
     Customer.next_follow_up_has_time,
     Customer.assigned_at,
     Customer.assigned_by_id,
+    Customer.grade,
+    Customer.tags,
 )
 
 
 def deals(scope: Scope, owner_id: int | None = None) -> list[Deal]:
     """The chat's customers (all stages), oldest first; only ``owner_id``'s when given."""
-    query = select(*_DEAL_COLUMNS).where(Customer.chat_id == scope.chat.id)
+    query = select(*_DEAL_COLUMNS).where(Customer.chat_id == scope.chat.id, live())
     if owner_id is not None:
         query = query.where(Customer.owner_id == owner_id)
     return [Deal._make(row) for row in scope.session.execute(query.order_by(Customer.id))]
@@ -526,13 +556,19 @@ def stage_clock(deal: Deal) -> datetime:
     return max(deal.stage_entered_at, last) if last is not None else deal.stage_entered_at
 
 
+def stage_limit(config: Limits, stage: str, grade: str = "") -> int | None:
+    """The stalled limit of ``stage`` for a deal of ``grade``: the grade's own, else the stage's."""
+    own = config.grade_limits.get(grade, {}).get(stage) if grade else None
+    return own or config.stage_limits.get(stage)
+
+
 def stalled(scope: Scope, customers: Iterable[Deal]) -> list[Stalled]:
-    """Deals (not lost) whose stage clock reached the stage's limit; furthest past it first."""
+    """Deals (not lost) whose stage clock reached their stage limit; furthest past it first."""
     now = scope.now
     count = days_since(scope.calendar, now.date())
     found = []
     for deal in customers:
-        limit = scope.config.stage_limits.get(deal.stage)
+        limit = stage_limit(scope.config, deal.stage, deal.grade)
         if not limit or deal.stage == LOST:
             continue
         since = stage_clock(deal)
@@ -543,18 +579,19 @@ def stalled(scope: Scope, customers: Iterable[Deal]) -> list[Stalled]:
 
 
 def untouched_assignments(scope: Scope) -> list[Deal]:
-    """Open deals handed over with /分配 on which the new owner logged nothing since (one query)."""
+    """Open deals handed over (/分配, /交接) on which the new owner logged nothing since (one query)."""
     touched = exists().where(
         Activity.customer_id == Customer.id,
         Activity.member_id == Customer.owner_id,
         Activity.created_at > Customer.assigned_at,
         Activity.undone_at.is_(None),
-        Activity.kind != Kind.ASSIGN,
+        Activity.kind.not_in((Kind.ASSIGN, Kind.HANDOVER)),
     )
     query = (
         select(*_DEAL_COLUMNS)
         .where(
             Customer.chat_id == scope.chat.id,
+            live(),
             Customer.status == Status.OPEN,
             Customer.assigned_at.is_not(None),
             Customer.owner_id.is_not(None),

@@ -164,7 +164,10 @@ def test_rep_cannot_change_the_schedule(chat):
         ),
         ("/设置 阶段时限 已报价 0", "天数请写 1 到 365 之间的整数"),
         ("/设置 上班时间 18:00-09:00", "上班时间的开始要早于结束，例如 09:00-18:00"),
-        ("/设置 关闭 午饭", "请写要开启或关闭的功能：日报、早间提醒、响应提醒、停滞预警、周报"),
+        (
+            "/设置 关闭 午饭",
+            "请写要开启或关闭的功能：日报、早间提醒、公海回收、响应提醒、停滞预警、周报",
+        ),
     ],
 )
 def test_bad_schedule_settings_explain_and_change_nothing(chat, text, reason):

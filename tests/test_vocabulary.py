@@ -28,7 +28,17 @@ def test_stored_values_are_the_strings_stored_before() -> None:
         "lost",
         "reminder",
         "alias",
+        "grade",
+        "tags",
         "undo",
+        "claim",
+        "release",
+        "rename",
+        "merge",
+        "delete",
+        "restore",
+        "handover",
+        "import",
     ]
     assert [g.value for g in Group] == ["记录", "查看", "管理"]
 

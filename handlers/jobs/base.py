@@ -40,6 +40,10 @@ class ChatSettings:
     quiet_days: int
     stage_limits: dict[str, int]
     disabled: set[str] = field(default_factory=set)
+    # /设置 阶段时限 已报价 A 5: grade → stage → working days, ahead of stage_limits for that grade
+    grade_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    reclaim_days: dict[str, int] = field(default_factory=dict)  # [pool]: stage → working days
+    block_days: int = 0  # [pool]: working days the previous owner may not claim it back
 
     def time_of(self, job: str) -> time:
         """The time of day ``job`` runs at in this chat (its row in the job table has a time key)."""
@@ -64,11 +68,14 @@ class ChatSettings:
             sla_hours=float(own.get("sla_hours", jobs.sla_hours)),
             quiet_days=int(own.get("quiet_days", jobs.quiet_days)),
             stage_limits={**settings.stages, **own.get("stage_limits", {})},
+            grade_limits={g: dict(v) for g, v in own.get("grade_limits", {}).items()},
             disabled={
                 job.name
                 for job in JOBS
                 if not switches.get(job.name, job.name not in jobs.disabled)
             },
+            reclaim_days=dict(settings.pool.reclaim_days),
+            block_days=settings.pool.block_days,
         )
 
 

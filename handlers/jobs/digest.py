@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 
 from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
+from handlers.absence import last_day_away
 from handlers.format import (
     customer_name,
     cut,
@@ -21,6 +22,7 @@ from handlers.format import (
     fmt_percent,
     member_label,
 )
+from handlers.grade_tags import marks
 from handlers.jobs.base import JobContext
 from models import reports
 from models.activity import Kind
@@ -134,6 +136,11 @@ def move_lines(moves: Sequence[StageMove], members: dict[int, Member]) -> list[s
     ]
 
 
+def deal_name(deal: reports.Deal) -> str:
+    """'华为［A］ #老客户': the customer's safe name with its grade and tags."""
+    return customer_name(deal.name) + marks(deal.grade, deal.tags)
+
+
 def overdue_lines(
     items: Sequence[reports.FollowUp], reply: Reply, members: dict[int, Member], tz: tzinfo | None
 ) -> list[str]:
@@ -142,7 +149,7 @@ def overdue_lines(
     for i, item in enumerate(items, 1):
         due = item.due.astimezone(tz)
         lines.append(
-            f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{fmt_late(item.days)}"
+            f"{i}. {deal_name(item.deal)}｜{item.deal.stage}｜{fmt_late(item.days)}"
             f"（应跟进 {fmt_date(due, item.deal.has_time)}）"
             f"｜{mention_of(reply, members, item.deal.owner_id)}"
         )
@@ -154,7 +161,7 @@ def quiet_lines(
 ) -> list[str]:
     """'1. 华为｜跟进中｜5 个工作日没有跟进｜@张三'."""
     return [
-        f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage}｜{item.days} 个工作日没有跟进"
+        f"{i}. {deal_name(item.deal)}｜{item.deal.stage}｜{item.days} 个工作日没有跟进"
         f"｜{mention_of(reply, members, item.deal.owner_id)}"
         for i, item in enumerate(items, 1)
     ]
@@ -165,7 +172,7 @@ def stalled_lines(
 ) -> list[str]:
     """'1. 华为｜已报价 12 个工作日没有进展（上限 10）｜@张三'."""
     return [
-        f"{i}. {customer_name(item.deal.name)}｜{item.deal.stage} {item.days} 个工作日没有进展"
+        f"{i}. {deal_name(item.deal)}｜{item.deal.stage} {item.days} 个工作日没有进展"
         f"（上限 {item.limit}）｜{mention_of(reply, members, item.deal.owner_id)}"
         for i, item in enumerate(items, 1)
     ]
@@ -306,10 +313,22 @@ def build_digest(ctx: JobContext, day: date | None = None) -> list[OutgoingMessa
         sections.append(CardSection(heading="阶段推进", lines=cut(move_lines(moves, members))))
     sections.extend(states)
     if ctx.calendar.is_workday(day):
-        silent = silent_owners(customers, figures)
+        silent = [
+            m
+            for m in silent_owners(customers, figures)
+            if m not in members or not reports.is_away(members[m], ctx.now)
+        ]
         if silent:
             names = "、".join(name_of(members, m) for m in silent)
             sections.append(CardSection(heading=f"😶 没有记录（{len(silent)} 人）", lines=[names]))
+    away = [
+        f"{member_label(m)} 到 {last_day_away(m.away_until, ctx.now.tzinfo)}"
+        for m in members.values()
+        if m.away_until is not None and reports.is_away(m, ctx.now)
+    ]
+    if away:
+        suffix = "" if is_today else "（当前）"
+        sections.append(CardSection(heading=f"🏖 请假（{len(away)} 人）{suffix}", lines=away))
     targets = target_section(day, progress, members)
     if targets is not None:
         sections.append(targets)

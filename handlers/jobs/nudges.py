@@ -27,7 +27,9 @@ def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
     per_rep: dict[int, list[reports.FollowUp]] = {}
     for item in reports.due_follow_ups(ctx, reports.deals(ctx)):
         owner_id = item.deal.owner_id
-        if owner_id is not None and owner_id in members:
+        if owner_id is None or owner_id not in members:
+            continue
+        if not reports.is_away(members[owner_id], ctx.now):  # on leave: left out
             per_rep.setdefault(owner_id, []).append(item)
     reply = Reply()
     sections = []

@@ -1,7 +1,8 @@
 """Response SLA: a customer handed over with /分配 must be touched by its new owner in time.
 
 After ``sla_hours`` working hours without any entry by the owner, the owner is nudged; after
-twice as long, the manager who assigned it. Each level once per assignment. Which deals are
+twice as long, the manager who assigned it. Each level once per assignment. An owner on leave
+(/请假) is not reminded while away; the manager still is. Which deals are
 waiting is ``models.reports.untouched_assignments`` (open deals only).
 """
 
@@ -35,6 +36,8 @@ def build_sla(ctx: JobContext) -> list[OutgoingMessage]:
         )
         stamp = deal.assigned_at.strftime("%Y%m%d%H%M%S")
         levels = [level for level, factor in ((1, 1), (2, 2)) if hours >= factor * sla]
+        if reports.is_away(owner, ctx.now):  # on leave: reminded once back, if still untouched
+            levels = [level for level in levels if level != 1]
         fresh = [level for level in levels if ctx.claim(f"c{deal.id}:{stamp}:L{level}")]
         name = customer_name(deal.name)
         if 1 in fresh:

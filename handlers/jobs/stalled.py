@@ -3,12 +3,13 @@
 Which deals are stalled is ``models.reports.stalled`` (the digest and the weekly review list the
 same deals). Level 1 at the limit (the owner), level 2 two working days later (the managers),
 level 3 five working days later (the whole group). Each level is sent once per customer, stage
-and clock.
+and clock. When the owner is on leave (/请假), level 1 passes over to the managers (level 2).
 """
 
 from __future__ import annotations
 
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
+from handlers.absence import last_day_away
 from handlers.format import customer_name, cut, member_label
 from handlers.jobs.base import JobContext
 from models import reports
@@ -27,7 +28,11 @@ def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
     for item in reports.stalled(ctx, reports.deals(ctx)):
         deal = item.deal
         since = item.since.astimezone(ctx.now.tzinfo)
+        owner = members.get(deal.owner_id) if deal.owner_id is not None else None
+        away = owner is not None and reports.is_away(owner, ctx.now)
         reached = [level for level, extra in LEVELS if item.days >= item.limit + extra]
+        if away and reached == [1]:
+            reached.append(2)  # the owner is on leave: level 1 passes over to the managers
         fresh = [
             level
             for level in reached
@@ -36,8 +41,11 @@ def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
         if not fresh:
             continue
         level = max(fresh)
-        owner = members.get(deal.owner_id) if deal.owner_id is not None else None
-        who = reply.mention(owner.user_id, member_label(owner)) if owner else "（未分配）"
+        if owner is not None and owner.away_until is not None and away:
+            until = last_day_away(owner.away_until, ctx.now.tzinfo)
+            who = f"{member_label(owner)}（请假到 {until}）"
+        else:
+            who = reply.mention(owner.user_id, member_label(owner)) if owner else "（未分配）"
         line = (
             f"{who} {customer_name(deal.name)}｜{deal.stage} {item.days} 个工作日没有进展"
             f"（时限 {item.limit} 天）"

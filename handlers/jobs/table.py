@@ -17,6 +17,7 @@ from bot.messages import OutgoingMessage
 from handlers.jobs.base import JobContext
 from handlers.jobs.digest import build_digest
 from handlers.jobs.nudges import build_nudges
+from handlers.jobs.reclaim import build_reclaim
 from handlers.jobs.sla import build_sla
 from handlers.jobs.stalled import build_stalled
 from handlers.jobs.weekly import build_weekly
@@ -106,6 +107,16 @@ class Job:
 # Rows in the order their runs post when several are due at once (the weekly review before the
 # daily digest on a Friday). Texts for people list the jobs by name (``by_name``).
 JOBS: tuple[Job, ...] = (
+    Job(
+        "pool_reclaim",
+        "公海回收",
+        daily,
+        build_reclaim,
+        words=("回收",),
+        time_key="reclaim_time",
+        default="09:00",
+        time_words=("回收时间",),
+    ),
     Job(
         "morning_nudges",
         "早间提醒",
