@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.messages import IncomingMessage, OutgoingMessage, reply_token_of
+from bot.messages import FileNeeded, IncomingMessage, OutgoingMessage, reply_token_of
 from bot.outbox import enqueue
 from handlers import router
 from models.chat import Chat
@@ -76,8 +76,8 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     try:
         replies = router.handle(session, chat, sender, message, settings, now)
     except Exception as exc:
-        if is_transient(exc):
-            raise  # the database is away: leave the row pending for the next try
+        if is_transient(exc) or isinstance(exc, FileNeeded):
+            raise  # the database is away, or a file is to be fetched: the row stays pending
         log.exception("command crashed on inbox row %s", row.id)
         replies, status = [OutgoingMessage(APOLOGY)], FAILED
         row.error = _reason()
@@ -139,8 +139,13 @@ def process_pending(
     settings: Settings,
     clock: Callable[[], datetime],
     limit: int | None = None,
+    fetch: Callable[[FileNeeded], None] | None = None,
 ) -> int:
     """Handle pending inbox rows oldest first, one transaction each; returns how many.
+
+    A command that needs a received file raises FileNeeded: its transaction is rolled back,
+    ``fetch`` downloads and stores the file (or why not) outside any transaction, and the row
+    is handled again. Without ``fetch``, or when the file is asked for again, the row fails.
 
     A row whose handling fails for any reason but a database outage (a bad payload, a value the
     database refuses, a bug outside the command) is answered with the apology and marked failed
@@ -148,6 +153,7 @@ def process_pending(
     """
     count = 0
     postgres = sessions.kw["bind"].dialect.name == "postgresql"
+    fetched: set[int] = set()
     while limit is None or count < limit:
         row_id = None
         try:
@@ -157,6 +163,13 @@ def process_pending(
                     return count
                 row_id = row.id
                 handle_row(session, row, settings, clock())
+        except FileNeeded as request:
+            if row_id is not None and fetch is not None and row_id not in fetched:
+                fetched.add(row_id)
+                fetch(request)
+                continue  # the same row again, now with its file (or the reason there is none)
+            log.error("inbox row %s asked for a file it cannot get; marking it failed", row_id)
+            _fail_row(sessions, row_id or 0, "file needed: " + str(request), clock(), postgres)
         except Exception as exc:
             if row_id is None or is_transient(exc):
                 raise  # the claim itself failed, or the database is away: the row stays pending

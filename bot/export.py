@@ -1,18 +1,30 @@
-"""Export a chat's (or every chat's) book: JSON-able dicts, or sheets for .xlsx and .csv."""
+"""Export a chat's (or every chat's) book for `genjin export`: JSON-able dicts here; the sheets and
+their .xlsx/.csv writers live in models/book_export.py (shared with /导出).
+"""
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.activity import Activity, Kind
+from models.activity import Activity
+from models.book_export import (
+    ACTIVITY_HEADERS,
+    CHAT_HEADER,
+    CUSTOMER_COLUMNS,
+    TARGET_HEADERS,
+    When,
+    book,
+    chat_sheets,
+    write_csv,
+    write_xlsx,
+    xlsx_bytes,
+)
 from models.chat import Chat
 from models.customer import Customer
 from models.member import Member
@@ -53,9 +65,12 @@ def export(
                 {
                     "chat": chat.external_id,
                     "name": c.name,
+                    "aliases": list(c.aliases or []),
                     "stage": c.stage,
                     "status": c.status,
                     "owner": names.get(c.owner_id) if c.owner_id else None,
+                    "grade": c.grade,
+                    "tags": list(c.tags or []),
                     "amount": _money(c.amount),
                     "paid_amount": _money(c.paid_amount),
                     "source": c.source,
@@ -66,6 +81,9 @@ def export(
                     "stage_entered_at": _time(c.stage_entered_at, tz),
                     "assigned_at": _time(c.assigned_at, tz),
                     "created_at": _time(c.created_at, tz),
+                    "deleted_at": _time(c.deleted_at, tz),
+                    "released_at": _time(c.released_at, tz),
+                    "released_by": names.get(c.released_by_id) if c.released_by_id else None,
                 }
             )
         for a in session.scalars(
@@ -89,180 +107,16 @@ def export(
     return {"customers": customers, "activities": activities}
 
 
-# -- the book: sheets 客户, 跟进记录, 目标 with the headers `genjin import` reads ----------------
-
-CUSTOMER_COLUMNS = [
-    "name",
-    "aliases",
-    "owner",
-    "stage",
-    "grade",
-    "tags",
-    "source",
-    "amount",
-    "paid_amount",
-    "next_follow_up_at",
-    "last_activity_at",
-    "note",
-    "lost_reason",
-    "created_at",
+__all__ = [
+    "ACTIVITY_HEADERS",
+    "CHAT_HEADER",
+    "CUSTOMER_COLUMNS",
+    "TARGET_HEADERS",
+    "When",
+    "book",
+    "chat_sheets",
+    "export",
+    "write_csv",
+    "write_xlsx",
+    "xlsx_bytes",
 ]
-ACTIVITY_HEADERS = [
-    "时间",
-    "客户名称",
-    "成员",
-    "类型",
-    "内容",
-    "阶段变化",
-    "金额",
-    "下次跟进",
-    "已撤销",
-]
-TARGET_HEADERS = ["负责人", "月份", "目标金额"]
-CHAT_HEADER = "群"
-
-
-class When(NamedTuple):
-    """A local time for a sheet cell, and whether its clock time matters."""
-
-    at: datetime
-    has_time: bool
-
-
-def _when(value: datetime | None, tz: ZoneInfo, has_time: bool = True) -> When | None:
-    """A stored time as naive local time (spreadsheets have no time zones)."""
-    if value is None:
-        return None
-    return When(value.astimezone(tz).replace(tzinfo=None), has_time)
-
-
-def book(session: Session, chat_name: str | None = None) -> dict[str, list[list[Any]]] | None:
-    """{sheet: [header, *rows]} for 客户, 跟进记录 and 目标; None when the named chat does not exist.
-
-    Cells are str, Decimal, When or None; ``write_xlsx``/``write_csv`` format them. With every
-    chat, each sheet starts with a 群 column (the import lists it as unknown).
-    """
-    from models.book import last_notes
-    from models.book_headers import LABELS
-    from models.target import Target
-
-    query = select(Chat).order_by(Chat.id)
-    if chat_name is not None:
-        query = query.where((Chat.external_id == chat_name) | (Chat.name == chat_name))
-    chats = session.scalars(query).all()
-    if chat_name is not None:
-        if not chats:
-            return None
-        chats = chats[:1]
-    lead = [] if chat_name is not None else [CHAT_HEADER]
-    customers: list[list[Any]] = [lead + [LABELS[f] for f in CUSTOMER_COLUMNS]]
-    activities: list[list[Any]] = [lead + ACTIVITY_HEADERS]
-    targets: list[list[Any]] = [lead + TARGET_HEADERS]
-    for chat in chats:
-        tz = ZoneInfo(chat.timezone)
-        here = [] if chat_name is not None else [chat.external_id]
-        names = {
-            m.id: m.display
-            for m in session.scalars(select(Member).where(Member.chat_id == chat.id))
-        }
-        notes = last_notes(session, chat.id)
-        for c in session.scalars(
-            select(Customer)
-            .where(Customer.chat_id == chat.id, Customer.deleted_at.is_(None))
-            .order_by(Customer.id)
-        ):
-            values = {
-                "name": c.name,
-                "aliases": "、".join(c.aliases or []),
-                "owner": names.get(c.owner_id) if c.owner_id else None,
-                "stage": c.stage,
-                "grade": c.grade,
-                "tags": "、".join(c.tags or []),
-                "source": c.source,
-                "amount": c.amount,
-                "paid_amount": c.paid_amount,
-                "next_follow_up_at": _when(c.next_follow_up_at, tz, c.next_follow_up_has_time),
-                "last_activity_at": _when(c.last_activity_at, tz),
-                "note": notes.get(c.id),
-                "lost_reason": c.lost_reason,
-                "created_at": _when(c.created_at, tz),
-            }
-            customers.append(here + [values[f] or None for f in CUSTOMER_COLUMNS])
-        for a in session.scalars(
-            select(Activity).where(Activity.chat_id == chat.id).order_by(Activity.id)
-        ):
-            moved = f"{a.stage_from}→{a.stage_to}" if a.stage_from and a.stage_to else None
-            kind = Kind(a.kind).label if a.kind in Kind._value2member_map_ else a.kind
-            activities.append(
-                here
-                + [
-                    _when(a.created_at, tz),
-                    a.customer_name,
-                    names.get(a.member_id) if a.member_id else None,
-                    kind,
-                    a.text or None,
-                    moved,
-                    a.amount,
-                    _when(a.next_follow_up_at, tz),
-                    "是" if a.undone_at else None,
-                ]
-            )
-        for t in session.scalars(
-            select(Target).where(Target.chat_id == chat.id).order_by(Target.month, Target.id)
-        ):
-            targets.append(here + [names.get(t.member_id), t.month, t.amount])
-    return {"客户": customers, "跟进记录": activities, "目标": targets}
-
-
-def _csv_cell(value: Any) -> str:
-    """A cell as CSV text: 2026-12-01 or 2026-12-01 10:00, amounts as 50000.00."""
-    if value is None:
-        return ""
-    if isinstance(value, When):
-        if not value.has_time:
-            return value.at.date().isoformat()
-        spec = "seconds" if value.at.second else "minutes"
-        return value.at.isoformat(sep=" ", timespec=spec)
-    return str(value)
-
-
-def write_csv(rows: list[list[Any]], out: IO[str]) -> None:
-    """One sheet as CSV (write to a file opened with encoding utf-8-sig so Excel reads it)."""
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([_csv_cell(v) for v in row])
-
-
-def write_xlsx(sheets: dict[str, list[list[Any]]], path: Path) -> None:
-    """Every sheet into one .xlsx file: real date cells, numbers as numbers, bold headers."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
-    for title, rows in sheets.items():
-        ws = workbook.create_sheet(title)
-        ws.freeze_panes = "A2"
-        header, *body = rows
-        cells = []
-        for name in header:
-            cell = WriteOnlyCell(ws, value=name)
-            cell.font = bold
-            cells.append(cell)
-        ws.append(cells)
-        for row in body:
-            out: list[Any] = []
-            for value in row:
-                if isinstance(value, When):
-                    cell = WriteOnlyCell(ws, value=value.at if value.has_time else value.at.date())
-                    cell.number_format = "yyyy-mm-dd hh:mm" if value.has_time else "yyyy-mm-dd"
-                    out.append(cell)
-                elif isinstance(value, Decimal):
-                    cell = WriteOnlyCell(ws, value=value)
-                    cell.number_format = "#,##0.00"
-                    out.append(cell)
-                else:
-                    out.append(value)
-            ws.append(out)
-    workbook.save(path)

@@ -83,6 +83,13 @@ def _fit(key: str, value: str) -> str:
     return value[:limit]
 
 
+# A received file (IncomingMessage.kind FILE): its platform_data holds the platform's FILE_KEY and
+# the FILE_NAME shown in the chat. A message quoting or replying to another names it in PARENT_ID.
+FILE = "file"
+FILE_KEY = "file_key"
+FILE_NAME = "file_name"
+PARENT_ID = "parent_id"
+
 # The ``platform_data`` entry the pipeline keeps with the replies to a message (outbox.reply_token)
 # and gives back to the adapter (OutboundItem.reply_token), e.g. WeCom's one-use response_url.
 REPLY_TOKEN = "reply_token"
@@ -92,8 +99,10 @@ REPLY_TOKEN = "reply_token"
 class IncomingMessage:
     """A platform message normalised: bot mention stripped, other mentions kept as ``@name``.
 
-    ``kind`` is "message" for chat lines; platform events that matter to the bot arrive as
-    "bot_added" (say hello), "bot_removed" and "members_added" (learn names from ``mentions``).
+    ``kind`` is "message" for chat lines; a file someone posted is "file" (FILE_KEY and FILE_NAME
+    in ``platform_data``: stored, answered by nobody, found later by /导入); platform events that
+    matter to the bot arrive as "bot_added" (say hello), "bot_removed" and "members_added" (learn
+    names from ``mentions``).
     ``platform_data`` holds what only the adapter understands, as strings (see REPLY_TOKEN).
     """
 
@@ -177,12 +186,30 @@ class Card:
 
 
 @dataclass
+class Attachment:
+    """A file to post: its name in the chat and ``ref``, the key of its stored bytes.
+
+    The bytes stay out of the outbox row: they are a ``models.stored_file.StoredFile`` the
+    command wrote, read by the sender just before the adapter uploads them.
+    """
+
+    name: str
+    ref: str
+    size: int = 0
+
+
+@dataclass
 class OutgoingMessage:
-    """A message to post: text (with mention tokens) and optionally a card."""
+    """A message to post: text (with mention tokens) and optionally a card, or a file.
+
+    With a ``file``, platforms that can post files send the file alone; ``text`` says the same
+    in words where a file cannot be shown (the console, `genjin say`).
+    """
 
     text: str
     mentions: list[Mention] = field(default_factory=list)
     card: Card | None = None
+    file: Attachment | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the outbox row."""
@@ -198,11 +225,44 @@ class OutgoingMessage:
                 table = Table(**s["table"]) if s.get("table") else None
                 sections.append(CardSection(s.get("heading", ""), list(s.get("lines", [])), table))
             card = Card(card["title"], sections, card.get("subtitle", ""))
+        file = payload.get("file")
         return cls(
             text=payload.get("text", ""),
             mentions=[Mention(**m) for m in payload.get("mentions", [])],
             card=card,
+            file=Attachment(**file) if file else None,
         )
+
+
+class FileNeeded(Exception):
+    """Raised by a command that needs a received file the bot has not downloaded yet.
+
+    The dispatcher rolls the message's transaction back, downloads the file outside any
+    transaction (through the platform's adapter, refusing more than ``limit`` bytes), stores it
+    as a StoredFile keyed ``received_key(platform, message_id)`` — or, when that fails, a row with
+    the reason in ``error`` for ``for_message`` — and handles the message again.
+    ``file_key`` may be '' when only the file's message is known (a reply to a file message the
+    bot never received): the adapter reads the message first.
+    """
+
+    def __init__(
+        self,
+        platform: str,
+        chat_id: str,
+        message_id: str,
+        file_key: str,
+        name: str,
+        for_message: str,
+        limit: int,
+    ) -> None:
+        super().__init__(f"file needed: {platform}:{message_id}")
+        self.platform = platform
+        self.chat_id = chat_id
+        self.message_id = message_id
+        self.file_key = file_key
+        self.name = name
+        self.for_message = for_message
+        self.limit = limit
 
 
 _MARKDOWN_SPECIAL = str.maketrans(

@@ -2,7 +2,8 @@
 
 Purged after ``pipeline.retention_days``: inbox rows handled (done or failed) before then, outbox
 rows sent before then or given up on (created before then), and the claims of scheduled runs
-whose period can never come due again. Nothing pending is ever touched. Rows go in small
+whose period can never come due again; stored files (books sent for /导入, books /导出 posted)
+after ``FILE_DAYS`` days, or sooner if the retention is shorter. Nothing pending is ever touched. Rows go in small
 batches, each its own short transaction, so the webhook and the workers never wait long.
 
 The daily purge runs from the scheduler heartbeat: the first beat after 03:00 (bot time zone)
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.pipeline import DONE, FAILED, SENT, Inbox, JobRun, MaintenanceRun, Outbox
+from models.stored_file import StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ PURGE_AFTER = time(3, 0)  # local time after which the day's purge runs (a quiet
 # plus the grace period, so a claim older than this can never let a job run twice; claims of
 # once-only items (escalation levels, "<job>#item") are kept: their item can recur any time.
 CLAIM_MIN_DAYS = 14
+FILE_DAYS = 7  # stored files: a preview waits minutes for its 确认, an export seconds to be sent
 
 
 @dataclass
@@ -41,11 +44,12 @@ class Purged:
     outbox: int = 0
     job_run: int = 0
     maintenance_run: int = 0
+    stored_file: int = 0
 
     def __str__(self) -> str:
         return (
             f"inbox {self.inbox}, outbox {self.outbox}, job_run {self.job_run}, "
-            f"maintenance_run {self.maintenance_run}"
+            f"maintenance_run {self.maintenance_run}, stored_file {self.stored_file}"
         )
 
 
@@ -110,6 +114,12 @@ def purge(
     purged.maintenance_run = _delete_in_batches(
         sessions, MaintenanceRun, [MaintenanceRun.created_at < claims_cutoff], batch
     )
+    # Files (books sent for /导入, books /导出 posted) are big and only needed for a while: a
+    # preview is confirmed within minutes, an export sent within seconds.
+    files_cutoff = now - timedelta(days=min(retention_days, FILE_DAYS))
+    purged.stored_file = _delete_in_batches(
+        sessions, StoredFile, [StoredFile.created_at < files_cutoff], batch
+    )
     return purged
 
 
@@ -136,7 +146,9 @@ def daily_purge(runtime: Any) -> Purged | None:
         run = session.scalars(select(MaintenanceRun).where(MaintenanceRun.id.in_(claimed))).one()
         run.finished_at = runtime.clock()
         run.detail = str(purged)
-    log.info("daily purge of rows older than %s days: %s", days, purged)
+    # A purge that found nothing is not news (and would land among the start-up lines).
+    level = logging.INFO if any(vars(purged).values()) else logging.DEBUG
+    log.log(level, "daily purge of rows older than %s days: %s", days, purged)
     return purged
 
 

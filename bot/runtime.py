@@ -15,11 +15,11 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, text
 
-from bot import dispatcher, inbox, sender
+from bot import dispatcher, files, inbox, sender
 from bot.adapters import PLATFORMS, Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Settings
-from bot.messages import IncomingMessage, OutgoingMessage
+from bot.messages import FileNeeded, IncomingMessage, OutgoingMessage
 from models.db import make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,16 @@ class Runtime:
 
     def dispatch(self, limit: int | None = None) -> int:
         """Handle pending inbox rows; wakes the sender when replies were written."""
-        count = dispatcher.process_pending(self.sessions, self.settings, self.clock, limit)
+        count = dispatcher.process_pending(
+            self.sessions, self.settings, self.clock, limit, fetch=self._fetch_file
+        )
         if count:
             self._outbox_wake.set()
         return count
+
+    def _fetch_file(self, request: FileNeeded) -> None:
+        """Download a file a command asked for (outside its transaction) and store it."""
+        files.fetch(self.sessions, self.adapters, request, self.clock())
 
     def deliver(self) -> int:
         """Send due outbox rows (different chats in parallel when the workers run)."""

@@ -36,6 +36,7 @@ from bot.adapters.base import Adapter, OutboundItem, SendResult
 from bot.config import SenderSettings
 from bot.messages import OutgoingMessage
 from models.pipeline import FAILED, PENDING, SENT, Outbox, process_name
+from models.stored_file import StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +117,19 @@ def deliver_due(
         rows = _lease(session, clock(), limit, timedelta(seconds=settings.lease_seconds))
         chats: dict[tuple[str, str], list[tuple[int, OutboundItem]]] = {}
         for row in rows:
+            message = OutgoingMessage.from_payload(row.payload)
             item = OutboundItem(
                 key=row.key,
                 chat_id=row.chat_external_id,
-                message=OutgoingMessage.from_payload(row.payload),
+                message=message,
                 reply_to=row.reply_to,
                 job=row.job,
                 attempts=row.attempts,
                 reply_token=row.reply_token,
             )
+            if message.file is not None:  # the bytes live in stored_file, not in the row
+                data = session.scalar(_FILE_DATA, {"ref": message.file.ref})
+                item.file_data = data if data is not None else b""
             chats.setdefault((row.platform, row.chat_external_id), []).append((row.id, item))
 
     def send_chat(platform: str, items: list[tuple[int, OutboundItem]]) -> int:
@@ -286,6 +291,7 @@ _FOLLOWERS = (
     .order_by(Outbox.id)
     .with_for_update()
 )
+_FILE_DATA = select(StoredFile.data).where(StoredFile.key == bindparam("ref"))
 _OUTBOX = cast(Table, Outbox.__table__)
 _MARK_SENT = (
     update(_OUTBOX)

@@ -78,11 +78,15 @@ def _reply(
     src, dst = customer_name(before.source_name), customer_label(target)
     reply = Reply().line(f"🔗 已把 {src} 合并到 {dst}")
     moved = into.get(MOVED, [None, []])[1]
-    payments = 0
-    if moved:
-        kinds = ctx.session.scalars(select(Activity.kind).where(Activity.id.in_(moved))).all()
-        payments = sum(1 for k in kinds if k == Kind.PAYMENT)
-    records = f"{len(moved)} 条记录" + (f"（含 {payments} 次回款）" if payments else "")
+    kinds: list[str] = []
+    if moved:  # the live records: an undone one (an earlier merge's) moves but is not counted
+        kinds = list(
+            ctx.session.scalars(
+                select(Activity.kind).where(Activity.id.in_(moved), Activity.undone_at.is_(None))
+            )
+        )
+    payments = sum(1 for k in kinds if k == Kind.PAYMENT)
+    records = f"{len(kinds)} 条记录" + (f"（含 {payments} 次回款）" if payments else "")
     added = [a for a in target.aliases if a not in (into.get("aliases", [[]])[0] or [])]
     names = "、".join(sanitize_user_text(a, 40) for a in added)
     reply.line(f"转入：{records}" + (f"｜别名 {names}" if names else ""))

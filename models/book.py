@@ -17,6 +17,10 @@ Rules (docs/import.md is the user's version):
   a book of won deals is not a day of wins in the reports.
 - The same book imported twice changes nothing the second time.
 - A 目标 sheet (负责人, 月份, 目标金额) sets monthly targets.
+- A 跟进记录 sheet (the export's, or a CRM's follow-up log) adds the history: one activity per
+  row at its own time, with its member, kind, text, stage change, amount and next follow-up;
+  customers are not changed by it. A row whose (customer, minute, kind, text) the chat already
+  has is "已有" (counted, so two equal rows import as two), so importing twice adds nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -35,11 +40,17 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from models.activity import Activity, Kind
-from models.book_headers import FIELDS, Column, Mapping, fold_header, map_headers
+from models.book_headers import (
+    FIELDS,
+    Column,
+    Mapping,
+    fold_header,
+    map_headers,
+)
 from models.book_read import BookError, Sheet
 from models.chat import Chat
 from models.customer import Customer
-from models.customers import CREATED, Changes, move_stage
+from models.customers import CREATED, IMPORT_ENTRY, Changes, move_stage
 from models.dates import read_exact
 from models.member import Member
 from models.money import MAX_MONEY, Approximate, Exact, Foreign, read_amount
@@ -71,6 +82,10 @@ CRM_STAGES: dict[str, Stage] = {
 HEADER_ROWS = 20  # rows looked at for the header
 CUSTOMER_SHEET = "客户"
 TARGET_SHEET = "目标"
+# Sheets holding the history: the export's name first, then names CRMs give a follow-up log.
+HISTORY_SHEETS = ("跟进记录", "跟进日志", "跟进历史", "联系记录", "活动记录")
+_KINDS: dict[str, Kind] = {**{k.label: k for k in Kind}, **{k.value: k for k in Kind}}
+_STAGE_ARROW = re.compile(r"\s*(?:→|->|=>|至|到)\s*")
 _TOTAL_ROWS = ("合计", "总计", "小计")
 _SPLIT = re.compile(r"[,，、;；|/\n]+")
 _PLAIN_NUMBER = re.compile(r"[+-]?[\d,]*\.?\d+")
@@ -126,6 +141,10 @@ class ImportReport:
         default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
     )
     has_targets: bool = False
+    history: dict[str, int] = field(
+        default_factory=lambda: {"rows": 0, "added": 0, "existing": 0, "skipped": 0}
+    )
+    history_sheet: str | None = None
     problems: list[str] = field(default_factory=list)
 
     def lines(self, limit: int = 200) -> list[str]:
@@ -140,6 +159,13 @@ class ImportReport:
             out.append(
                 f"目标：新建 {t['created']} 条，更新 {t['updated']} 条，无变化 {t['unchanged']} 条，"
                 f"跳过 {t['skipped']} 行"
+            )
+        if self.history_sheet is not None:
+            h = self.history
+            skipped = f"，跳过 {h['skipped']} 条" if h["skipped"] else ""
+            out.append(
+                f"跟进记录 {h['rows']} 条：新增 {h['added']}，已有 {h['existing']}{skipped}"
+                f"（工作表“{self.history_sheet}”）"
             )
         shown = [f"{c.header}→{FIELD_LABELS[c.field]}" for c in self.columns]
         out.append("导入的列：" + "、".join(shown))
@@ -334,13 +360,13 @@ def last_notes(session: Session, chat_id: int) -> dict[int, str]:
 
 
 def find_header(
-    sheet: Sheet, overrides: dict[str, str], targets: bool = False
+    sheet: Sheet, overrides: dict[str, str], targets: bool = False, history: bool = False
 ) -> tuple[int, Mapping]:
     """(0-based row index, mapping) of the sheet's header; BookError when there is none."""
     fallback: tuple[int, Mapping] | None = None
     key = "owner" if targets else "name"
     for index, row in enumerate(sheet.rows[:HEADER_ROWS]):
-        mapping = map_headers(row, overrides, targets=targets)
+        mapping = map_headers(row, overrides, targets=targets, history=history)
         if not mapping.has(key):
             continue
         if len(mapping.columns) >= 2:
@@ -348,7 +374,13 @@ def find_header(
         fallback = fallback or (index, mapping)
     if fallback is not None:
         return fallback
-    wanted = "负责人、月份、目标金额" if targets else "客户名称（或 公司名称、客户）"
+    wanted = (
+        "负责人、月份、目标金额"
+        if targets
+        else "客户名称、时间、内容"
+        if history
+        else "客户名称（或 公司名称、客户）"
+    )
     raise BookError(
         f"工作表“{sheet.name}”前 {HEADER_ROWS} 行里找不到表头：需要一列 {wanted}；"
         "列名不同可用 --map '列名=name' 指定"
@@ -379,10 +411,11 @@ def _choose(sheets: list[Sheet], wanted: str | None, overrides: dict[str, str]) 
 class _Row:
     """One data row being read: its number, cells and the problems found so far."""
 
-    def __init__(self, number: int, cells: list[Any], problems: list[str]) -> None:
+    def __init__(self, number: int, cells: list[Any], problems: list[str], sheet: str = "") -> None:
         self.number = number
         self.cells = cells
         self.problems = problems
+        self.sheet = sheet  # named in problems of sheets other than the customer sheet
 
     def raw(self, column: Column) -> Any:
         """The cell of ``column`` (None past the row's end)."""
@@ -392,7 +425,8 @@ class _Row:
         """Record '第 N 行 列“值”：原因，后果'."""
         header = column.header if isinstance(column, Column) else column
         shown = f"“{_shown(value)}”" if value is not None else ""
-        self.problems.append(f"第 {self.number} 行 {header}{shown}：{why}，{then}")
+        where = f"{self.sheet}表" if self.sheet else ""
+        self.problems.append(f"{where}第 {self.number} 行 {header}{shown}：{why}，{then}")
 
 
 def _owner(known: _Known, name: Any) -> Member:
@@ -473,6 +507,15 @@ def import_book(
     target_sheet = next(
         (s for s in sheets if s is not chosen and s.name.strip() == TARGET_SHEET), None
     )
+    history_sheet = next(
+        (
+            s
+            for name in HISTORY_SHEETS
+            for s in sheets
+            if s is not chosen and fold_header(s.name) == fold_header(name)
+        ),
+        None,
+    )
     report = ImportReport(
         file=file,
         sheet=chosen.name,
@@ -480,11 +523,13 @@ def import_book(
         columns=mapping.columns,
         unknown=mapping.unknown,
         ignored=mapping.ignored,
-        other_sheets=[s.name for s in sheets if s is not chosen and s is not target_sheet],
+        other_sheets=[
+            s.name for s in sheets if s is not chosen and s not in (target_sheet, history_sheet)
+        ],
     )
     known = _load(session, chat, mapping.has("note"))
     known.grades = tuple(grades)
-    entry_key = f"import:{uuid.uuid4().hex}"
+    entry_key = f"{IMPORT_ENTRY}{uuid.uuid4().hex}"
     name_column = next(c for c in mapping.columns if c.field == "name")
     seen: dict[str, int] = {}
     created: list[tuple[Customer, str]] = []
@@ -577,6 +622,9 @@ def import_book(
     if target_sheet is not None:
         report.has_targets = True
         _import_targets(session, chat, target_sheet, known, now, report)
+    if history_sheet is not None:
+        report.history_sheet = history_sheet.name
+        _import_history(session, chat, history_sheet, known, now, report, entry_key)
     session.flush()
     return report
 
@@ -744,3 +792,134 @@ def _import_targets(
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
+
+
+def _minute(at: datetime, tz: ZoneInfo) -> datetime:
+    """A moment as local time to the minute: how a sheet shows it, so how rows are matched."""
+    return at.astimezone(tz).replace(second=0, microsecond=0, tzinfo=None)
+
+
+def _kind_and_text(raw_kind: Any, text: str) -> tuple[Kind, str]:
+    """The kind a 类型 cell names (export labels or stored words); another word is kept in the
+    text of a 跟进 (a CRM's 电话/拜访)."""
+    if raw_kind is None:
+        return Kind.FOLLOW_UP, text
+    word = _text(raw_kind)
+    kind = _KINDS.get(word)
+    if kind is not None:
+        return kind, text
+    return Kind.FOLLOW_UP, f"{word}：{text}" if text else word
+
+
+def _stage_change(raw: Any) -> tuple[Stage, Stage]:
+    """(from, to) of a 阶段变化 cell such as 跟进中→已报价."""
+    parts = _STAGE_ARROW.split(_text(raw))
+    stages = [parse_stage_name(p.strip()) for p in parts]
+    if len(stages) != 2 or stages[0] is None or stages[1] is None:
+        raise _Skip("请写成 跟进中→已报价")
+    return stages[0], stages[1]
+
+
+def _import_history(
+    session: Session,
+    chat: Chat,
+    sheet: Sheet,
+    known: _Known,
+    now: datetime,
+    report: ImportReport,
+    entry_key: str,
+) -> None:
+    """Add the rows of the 跟进记录 sheet the chat does not have yet, as activities.
+
+    A row is matched on (customer, minute, kind, text) against the chat's activities, counted:
+    a sheet with the same line twice keeps both, importing it again adds neither.
+    """
+    tz = ZoneInfo(chat.timezone)
+    header_index, mapping = find_header(sheet, {}, history=True)
+    columns = {c.field: c for c in mapping.columns}
+    if "at" not in columns:
+        report.problems.append(f"{sheet.name}表没有“时间”列：跟进记录未导入")
+        return
+    have: Counter[tuple[int, datetime, str, str]] = Counter(
+        (customer_id, _minute(at, tz), kind, text or "")
+        for customer_id, at, kind, text in session.execute(
+            select(Activity.customer_id, Activity.created_at, Activity.kind, Activity.text).where(
+                Activity.chat_id == chat.id, Activity.customer_id.is_not(None)
+            )
+        )
+        if customer_id is not None
+    )
+    counts = report.history
+    rows: list[dict[str, Any]] = []
+    for offset, cells in enumerate(sheet.rows[header_index + 1 :]):
+        if all(c is None for c in cells):
+            continue
+        row = _Row(header_index + 2 + offset, cells, report.problems, sheet.name)
+        counts["rows"] += 1
+        raw = {f: row.raw(c) for f, c in columns.items()}
+        name = _text(raw["name"]) if raw.get("name") is not None else ""
+        customer = known.by_key.get(normalize_name(name)) if name else None
+        try:
+            if customer is None:
+                raise _Skip("没有这个客户" if name else "没有客户名称")
+            if raw.get("at") is None:
+                raise _Skip("没有时间")
+            at = read_when(raw["at"], now, past=True)[0]
+        except _Skip as why:
+            counts["skipped"] += 1
+            column = columns["at"] if customer is not None else columns["name"]
+            row.problem(column, raw.get(column.field), str(why), "已跳过该行")
+            continue
+        at = (at + timedelta(microseconds=500_000)).replace(microsecond=0)  # xlsx float noise
+        text = _text(raw["text"]) if raw.get("text") is not None else ""
+        kind, text = _kind_and_text(raw.get("kind"), text)
+        key = (cast(int, customer.id), _minute(at, tz), kind.value, text)
+        if have[key] > 0:
+            have[key] -= 1
+            counts["existing"] += 1
+            continue
+        if customer.deleted_at is not None:
+            counts["skipped"] += 1
+            row.problem(columns["name"], name, "该客户已删除（可用 /恢复）", "已跳过该行")
+            continue
+        activity: dict[str, Any] = {
+            "chat_id": chat.id,
+            "customer_id": customer.id,
+            "customer_name": name[:_NAME_ROOM],
+            "member_id": None,
+            "kind": kind,
+            "text": text,
+            "stage_from": None,
+            "stage_to": None,
+            "amount": None,
+            "next_follow_up_at": None,
+            "changes": {},
+            # One entry per row: /撤销 of an imported row never takes the others with it.
+            "entry_key": f"{entry_key}:{len(rows)}",
+            "created_at": at,
+            "undone_at": at if raw.get("undone") is not None else None,
+        }
+        for field_name, value in raw.items():
+            if value is None or field_name not in (
+                "member",
+                "stage_change",
+                "amount",
+                "next_follow_up_at",
+            ):
+                continue
+            column = columns[field_name]
+            try:
+                if field_name == "member":
+                    activity["member_id"] = _owner(known, value).id
+                elif field_name == "stage_change":
+                    activity["stage_from"], activity["stage_to"] = _stage_change(value)
+                elif field_name == "amount":
+                    activity["amount"] = read_money(value, column.factor)
+                else:
+                    activity["next_follow_up_at"] = read_when(value, now, past=False)[0]
+            except _Skip as why:
+                row.problem(column, value, str(why), "已跳过该字段")
+        rows.append(activity)
+        counts["added"] += 1
+    if rows:
+        session.connection().execute(insert(cast(Table, Activity.__table__)), rows)

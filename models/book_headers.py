@@ -65,6 +65,19 @@ TARGET_FIELDS: dict[str, tuple[str, ...]] = {
     "amount": ("目标金额", "目标", "金额"),
 }
 
+# The 跟进记录 sheet (the history): the export's headers first, then a CRM follow-up log's.
+HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
+    "at": ("时间", "跟进时间", "记录时间", "联系时间", "日期", "跟进日期", "创建时间"),
+    "name": ("客户名称", "客户", "公司名称", "客户名", "客户全称", "企业名称", "单位名称"),
+    "member": ("成员", "记录人", "跟进人", "负责人", "销售", "创建人", "业务员"),
+    "kind": ("类型", "记录类型", "跟进方式", "跟进类型"),
+    "text": ("内容", "跟进内容", "记录内容", "跟进记录", "备注", "说明"),
+    "stage_change": ("阶段变化",),
+    "amount": ("金额",),
+    "next_follow_up_at": ("下次跟进", "下次跟进时间", "下次联系时间", "下次联系"),
+    "undone": ("已撤销",),
+}
+
 # The Chinese column name of each field, as the export writes it and problems name it.
 LABELS: dict[str, str] = {field: names[0] for field, names in FIELDS.items()}
 
@@ -88,6 +101,7 @@ def _index(fields: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, int]]:
 
 _CUSTOMER_INDEX = _index(FIELDS)
 _TARGET_INDEX = _index(TARGET_FIELDS)
+_HISTORY_INDEX = _index(HISTORY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -147,10 +161,17 @@ def _factor(header: str) -> Decimal:
 
 
 def map_headers(
-    cells: list[object], overrides: dict[str, str] | None = None, *, targets: bool = False
+    cells: list[object],
+    overrides: dict[str, str] | None = None,
+    *,
+    targets: bool = False,
+    history: bool = False,
 ) -> Mapping:
-    """Map a header row to fields; the best-ranked name wins when two columns claim a field."""
-    index = _TARGET_INDEX if targets else _CUSTOMER_INDEX
+    """Map a header row to fields; the best-ranked name wins when two columns claim a field.
+
+    ``targets`` reads a 目标 header, ``history`` a 跟进记录 one; else a customer header.
+    """
+    index = _TARGET_INDEX if targets else _HISTORY_INDEX if history else _CUSTOMER_INDEX
     overrides = overrides or {}
     best: dict[str, tuple[int, Column]] = {}
     unknown: list[str] = []

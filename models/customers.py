@@ -48,6 +48,7 @@ _DATETIME_FIELDS = {
 }
 _DECIMAL_FIELDS = {"amount", "paid_amount"}
 CREATED = "_created"
+IMPORT_ENTRY = "import:"  # the entry_key prefix of everything `genjin import` writes
 # {"_moved": [from customer id, [activity ids]]}: activities a merge moved onto this customer.
 MOVED = "_moved"
 # A merged customer's key: never the key of a typed name (keys are letters and digits only).
@@ -302,7 +303,11 @@ def _later_activity(session: Session, customer: Customer, activity: Activity) ->
 
 
 def last_entry(session: Session, chat_id: int, member_id: int, since: datetime) -> list[Activity]:
-    """The member's latest live entry (all activities of one message) since ``since``."""
+    """The member's latest live entry (all activities of one message) since ``since``.
+
+    What `genjin import` wrote (the rows it created or updated, and the history it copied, which
+    keeps its members and times) is not an entry of anyone's: /撤销 never picks it.
+    """
     latest = session.scalars(
         select(Activity)
         .where(
@@ -311,6 +316,7 @@ def last_entry(session: Session, chat_id: int, member_id: int, since: datetime) 
             Activity.undone_at.is_(None),
             Activity.kind != Kind.UNDO,
             Activity.created_at >= since,
+            ~Activity.entry_key.startswith(IMPORT_ENTRY),
         )
         .order_by(Activity.id.desc())
         .limit(1)

@@ -264,8 +264,8 @@ def test_export_without_chat_covers_all_chats(db, tmp_path):
 
 
 def test_db_upgrade_reports_the_revision(db, tmp_path):
-    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0006"
-    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0006"
+    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0007"
+    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0007"
 
 
 def test_admins_from_environment(db, tmp_path):

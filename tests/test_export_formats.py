@@ -113,3 +113,65 @@ def test_cli_export_formats_and_file_mode(tmp_path):
     csv_out = genjin("export", "--format", "csv", "--chat", "c")
     assert csv_out.stdout.splitlines()[1].startswith("华为,,张三,跟进中")
     assert '"customers"' in genjin("export").stdout  # json stays the default
+
+
+def test_export_then_import_gives_the_same_history_and_a_second_import_adds_none(
+    runtime, clock, tmp_path
+):
+    source = ChatHarness(runtime, clock, "一组")
+    source.send("/帮助", as_="老板")
+    source.make_manager("王经理")
+    steps = [
+        ("王经理", "/新客户 华为 @张三 50万 展会"),
+        ("张三", "/跟进 华为 报价已发 下周三14点回访"),
+        ("张三", "/跟进 华为 报价已发 下周三14点回访"),  # the same line twice stays twice
+        ("张三", "/报价 华为 48万"),
+        ("李四", "/跟进 腾讯 初次拜访 12月5日再约"),
+        ("李四", "/跟进 腾讯 写错了"),
+        ("李四", "/撤销"),
+        ("王经理", "/新客户 阿里 @李四 30万"),
+        ("李四", "/签约 阿里"),
+        ("李四", "/回款 阿里 30万 全款"),
+    ]
+    for who, text in steps:
+        clock.advance(minutes=7)
+        source.send(text, as_=who)
+    exported = sheets_of(source)
+    history = exported["跟进记录"][1:]
+    assert len(history) >= len(steps)
+    assert {row[3] for row in history} >= {"建档", "跟进", "改阶段", "签约", "回款"}
+    assert any(row[5] == "已签约→已回款" and row[6] is not None for row in history)
+    assert any(row[8] == "是" for row in history)  # the undone follow-up, marked
+    path = tmp_path / "book.xlsx"
+    write_xlsx(exported, path)
+
+    clock.advance(days=3)
+    empty = ChatHarness(runtime, clock, "二组")
+    for name in ("张三", "李四", "王经理"):
+        empty.send("/帮助", as_=name)
+    report = import_into(empty, path)
+    assert report.problems == [] and report.created == 3
+    assert report.history == {
+        "rows": len(history),
+        "added": len(history),
+        "existing": 0,
+        "skipped": 0,
+    }
+    assert f"跟进记录 {len(history)} 条：新增 {len(history)}，已有 0（工作表“跟进记录”）" in (
+        report.lines()
+    )
+    again = sheets_of(empty)
+    assert again["客户"] == exported["客户"]
+    imported, replayed = again["跟进记录"][1:4], again["跟进记录"][4:]
+    assert [row[3] for row in imported] == ["导入"] * 3  # this import's own entries, then
+    assert replayed == history  # time, member, kind, text, stage, amount, next, undone
+
+    second = import_into(empty, path)
+    assert second.history == {
+        "rows": len(history),
+        "added": 0,
+        "existing": len(history),
+        "skipped": 0,
+    }
+    assert sheets_of(empty)["跟进记录"] == again["跟进记录"]
+    assert import_into(source, path).history["added"] == 0  # back into its own chat: all 已有

@@ -665,6 +665,24 @@ def test_period_claims_are_kept_long_enough_that_no_job_runs_twice(chat, runtime
     assert [r.period for r in _rows(runtime, JobRun)] == ["2026-W46"]
 
 
+def test_stored_files_go_after_a_week_or_the_retention_if_shorter(runtime, clock):
+    """Books sent for /导入 and built by /导出 are big: kept 7 days, fewer if retention is."""
+    from models.stored_file import StoredFile
+
+    with runtime.sessions() as session, session.begin():
+        for days in (1, 6, 8, 40):
+            session.add(
+                StoredFile(
+                    key=f"feishu:om_{days}", platform="feishu", chat_external_id="oc",
+                    name="客户.xlsx", size=3, data=b"xls",
+                    created_at=clock.now - timedelta(days=days),
+                )
+            )  # fmt: skip
+    assert purge(runtime.sessions, clock.now, 30).stored_file == 2  # 8 and 40 days old
+    assert purge(runtime.sessions, clock.now, 3).stored_file == 1  # then 6: retention 3 days
+    assert [f.key for f in _rows(runtime, StoredFile)] == ["feishu:om_1"]
+
+
 def _purge_together(worker: Runtime, barrier: threading.Barrier, results: list) -> None:
     barrier.wait()
     results.append(daily_purge(worker))
@@ -732,7 +750,8 @@ def test_genjin_db_purge_and_vacuum(engine, tmp_path, settings, clock):
     out = _cli(engine, tmp_path, "db", "purge", "--at", at)
     assert out.returncode == 0, out.stderr
     assert out.stdout == (
-        "purged rows older than 30 days: inbox 2000, outbox 0, job_run 0, maintenance_run 0\n"
+        "purged rows older than 30 days: inbox 2000, outbox 0, job_run 0, maintenance_run 0, "
+        "stored_file 0\n"
     )
     assert [r.message_id for r in _rows(runtime, Inbox)] == ["new"]
     engine.dispose()

@@ -226,3 +226,72 @@ def test_cli_dry_run_previews_and_writes_nothing_then_imports(tmp_path):
     assert missing.returncode == 2 and missing.stderr.startswith("genjin: import: 找不到文件")
     nochat = genjin("import", csv, "--chat", "zz")
     assert nochat.returncode == 2 and "no chat named 'zz'" in nochat.stderr
+
+
+def crm_book_with_a_log(path: Path) -> Path:
+    """A CRM export: a 客户 sheet and a 跟进日志 sheet (客户, 跟进时间, 记录人, 跟进方式, …)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    customers = workbook.active
+    customers.title = "客户"
+    customers.append(["客户名称", "负责人", "阶段"])
+    customers.append(["华为", "张三", "跟进中"])
+    customers.append(["腾讯", "李四", "已报价"])
+    log = workbook.create_sheet("跟进日志")
+    log.append(["客户", "跟进时间", "记录人", "跟进方式", "跟进内容", "下次联系时间"])
+    log.append(["华为", datetime(2026, 11, 2, 9, 30), "张三", "电话", "约了拜访", "2026/11/5"])
+    log.append(["华为", "2026-11-05 15:00", "张三", "跟进", "拜访，报价已发", None])
+    log.append(["腾讯", "2026年11月3日 10:00", "王五", "微信", "发了资料", None])
+    log.append(["京东", "2026-11-04", "李四", None, "没有这个客户", None])
+    log.append(["腾讯", "昨天的某个时候", "李四", None, "时间看不懂", None])
+    workbook.save(path)
+    return path
+
+
+def test_a_crm_follow_up_log_sheet_imports_as_history_once(chat, tmp_path):
+    members(chat, "张三", "李四")
+    path = crm_book_with_a_log(tmp_path / "crm.xlsx")
+    report = run_import(chat, path)
+    assert report.created == 2 and report.history_sheet == "跟进日志"
+    assert report.other_sheets == []
+    assert report.history == {"rows": 5, "added": 3, "existing": 0, "skipped": 2}
+    assert "跟进记录 5 条：新增 3，已有 0，跳过 2 条（工作表“跟进日志”）" in report.lines()
+    assert report.problems == [
+        "跟进日志表第 4 行 记录人“王五”：不是群里已知的成员（他在群里说过话后再导入一次即可补上），"
+        "已跳过该字段",
+        "跟进日志表第 5 行 客户“京东”：没有这个客户，已跳过该行",
+        "跟进日志表第 6 行 跟进时间“昨天的某个时候”：看不懂的日期，已跳过该行",
+    ]
+    log = [a for a in chat.activities() if a.kind != Kind.IMPORT]
+    assert [
+        (a.customer_name, a.created_at, a.member.name if a.member else None, a.kind, a.text)
+        for a in log
+    ] == [
+        ("华为", datetime(2026, 11, 2, 9, 30, tzinfo=TZ), "张三", Kind.FOLLOW_UP, "电话：约了拜访"),
+        ("华为", datetime(2026, 11, 5, 15, 0, tzinfo=TZ), "张三", Kind.FOLLOW_UP, "拜访，报价已发"),
+        ("腾讯", datetime(2026, 11, 3, 10, 0, tzinfo=TZ), None, Kind.FOLLOW_UP, "微信：发了资料"),
+    ]
+    assert log[0].next_follow_up_at == datetime(2026, 11, 5, tzinfo=TZ)
+    assert chat.customer("华为").stage == "跟进中"  # the log never changes a customer
+    again = run_import(chat, path)
+    assert again.history == {"rows": 5, "added": 0, "existing": 3, "skipped": 2}
+    assert [a.id for a in chat.activities() if a.kind != Kind.IMPORT] == [a.id for a in log]
+
+
+def test_undo_never_picks_what_an_import_wrote(chat, tmp_path):
+    """An import (made --as a member, with that member's copied history) is nobody's entry."""
+    members(chat, "张三")
+    chat.reply("/跟进 百度 初次拜访")
+    with chat.runtime.sessions() as session:
+        actor = chat.member("张三")
+        target = chat_by_name(session, chat.name)
+        path = tmp_path / "book.csv"
+        path.write_text("客户,负责人,金额\n华为,张三,5万\n", "utf-8")
+        import_book(session, target, read_book(path), chat.clock(), file="book.csv",
+                    actor=session.merge(actor))  # fmt: skip
+        session.commit()
+    assert chat.customer("华为").amount == Decimal("50000.00")
+    reply = chat.reply("/撤销")
+    assert "百度" in reply  # the member's own last entry, not the import
+    assert chat.customer("华为").amount == Decimal("50000.00")

@@ -21,6 +21,11 @@ Optional capabilities, no-ops unless a platform overrides them:
 - ``member_names(chat_id)``: display names of a chat's members (None: the platform cannot tell).
 - ``prefetch()``: learn what the webhook needs (the bot's own id), once at start, off the
   request path.
+- ``download_file(chat_id, message_id, file_key, limit)``: the name and bytes of a file someone
+  sent (for /导入); raises ``FileFetchError`` with a one-line Chinese reason.
+
+A message with a file (``OutgoingMessage.file``) arrives with its bytes in
+``OutboundItem.file_data``; a platform that cannot post files sends its text.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class OutboundItem:
     job: str = ""
     attempts: int = 0
     reply_token: str = ""
+    file_data: bytes | None = None  # the bytes of message.file (None: there is none)
 
 
 @dataclass
@@ -70,6 +76,10 @@ class SendResult:
     permanent: bool = False
     retry_after: float | None = None
     deferred: bool = False
+
+
+class FileFetchError(Exception):
+    """A received file could not be downloaded; the text (Chinese, one line) says why."""
 
 
 # What parse_request answers: the messages to store, then the HTTP response for the platform.
@@ -133,3 +143,12 @@ class Adapter(ABC):
     def prefetch(self) -> None:
         """Learn platform facts the webhook needs, once at start (network allowed here)."""
         return None
+
+    def download_file(
+        self, chat_id: str, message_id: str, file_key: str, limit: int
+    ) -> tuple[str, bytes]:
+        """(name, bytes) of the file sent in ``message_id``, at most ``limit`` bytes.
+
+        ``file_key`` '' means: read it from the message. Raises FileFetchError.
+        """
+        raise FileFetchError("这个平台的机器人收不到文件")

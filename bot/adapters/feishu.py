@@ -8,6 +8,7 @@ SDK's IM API with the outbox key as the request ``uuid``, so a re-send never dou
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -20,19 +21,33 @@ from typing import Any
 import lark_oapi as lark  # type: ignore[import-untyped]
 from flask import Request, Response
 from lark_oapi.api.im.v1 import (  # type: ignore[import-untyped]
+    CreateFileRequest,
+    CreateFileRequestBody,
     CreateMessageRequest,
     CreateMessageRequestBody,
     GetChatMembersRequest,
+    GetMessageRequest,
+    GetMessageResourceRequest,
     ReplyMessageRequest,
     ReplyMessageRequestBody,
 )
 
-from bot.adapters.base import Adapter, OutboundItem, SendResult, WebhookAnswer
+from bot.adapters.base import (
+    Adapter,
+    FileFetchError,
+    OutboundItem,
+    SendResult,
+    WebhookAnswer,
+)
 from bot.adapters.feishu_settings import FeishuSettings
 from bot.adapters.freshness import stale_reason
 from bot.adapters.render import fit_card, take
 from bot.config import BotSettings, Settings
 from bot.messages import (
+    FILE,
+    FILE_KEY,
+    FILE_NAME,
+    PARENT_ID,
     Card,
     IncomingMessage,
     Mention,
@@ -54,6 +69,18 @@ WINDOW = 1.1  # seconds: Feishu's limits are per second
 CARD_LIMIT = 28_000  # bytes; Feishu allows 30 KB for a card
 TEXT_LIMIT = 20_000  # characters; far below Feishu's 150 KB
 MAX_TABLES = 5
+UPLOAD_LIMIT = 30 * 1024 * 1024  # bytes; Feishu refuses bigger files (234006)
+_UPLOADS_KEPT = 200  # file_keys of uploads remembered by outbox key (a retry does not re-upload)
+# Why a download was refused, in the user's words (the rest: "code=… msg=…").
+DOWNLOAD_ERRORS = {
+    234037: "文件超过 100 MB，飞书不允许机器人下载",
+    234043: "合并转发的消息和卡片里的文件下载不了，请直接发文件",
+    234038: "群开启了保密模式，机器人下载不了文件",
+    234009: "外部群里的文件机器人下载不了",
+    234040: "这条消息对机器人不可见（入群前的历史消息）",
+    234003: "文件和消息对不上",
+    234004: "机器人不在这个群里",
+}
 _SIGNATURE_HEADERS = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature")
 _AUTH_ERRORS = ("signature", "verification_token", "NoneType", "encrypt_key", "AccessDenied")
 
@@ -210,6 +237,7 @@ class FeishuAdapter(Adapter):
         self._bot_open_id = settings.bot_open_id
         self._client: lark.Client | None = None
         self._client_lock = threading.Lock()
+        self._uploads: dict[str, str] = {}  # outbox key → file_key of its uploaded file
         self.sink: Callable[[IncomingMessage], object] | None = None  # long-connection receiver
         # Windows a little over a second: network jitter must not push a burst over the limit.
         self._per_chat = SlidingWindow(int(settings.chat_qps), WINDOW)
@@ -377,6 +405,16 @@ class FeishuAdapter(Adapter):
         sent_at = ""
         if message.create_time:
             sent_at = datetime.fromtimestamp(int(message.create_time) / 1000, UTC).isoformat()
+        kind, data = "message", {}
+        if message.message_type == "file" and content.get("file_key"):
+            # Kept for /导入: only the last file a person sent, or the one replied to, is read.
+            kind, to_me = FILE, False
+            data = {
+                FILE_KEY: str(content["file_key"]),
+                FILE_NAME: str(content.get("file_name") or ""),
+            }
+        elif getattr(message, "parent_id", None):
+            data = {PARENT_ID: str(message.parent_id)}
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=message.chat_id or "",
@@ -387,6 +425,8 @@ class FeishuAdapter(Adapter):
             to_me=to_me,
             chat_type=message.chat_type or "group",
             sent_at=sent_at,
+            platform_data=data,
+            kind=kind,
         )
 
     def _chat_event(self, data: Any, kind: str) -> IncomingMessage | None:
@@ -442,8 +482,14 @@ class FeishuAdapter(Adapter):
             grant.settle()
 
     def _send(self, item: OutboundItem) -> SendResult:
-        """Reply or post (the rate-limit slot is already taken)."""
-        msg_type, content = self.render(item.message)
+        """Reply or post (the rate-limit slot is already taken); a file is uploaded first."""
+        if item.message.file is not None:
+            file_key, failed = self._upload(item)
+            if failed is not None:
+                return failed
+            msg_type, content = "file", json.dumps({"file_key": file_key})
+        else:
+            msg_type, content = self.render(item.message)
         if item.reply_to and not item.reply_to.startswith("event:"):
             result = self._call(
                 self.client().im.v1.message.reply,
@@ -476,6 +522,47 @@ class FeishuAdapter(Adapter):
             .build(),
         )[0]
 
+    def _upload(self, item: OutboundItem) -> tuple[str, SendResult | None]:
+        """The file_key of the item's file, uploaded once per outbox key (or why not).
+
+        Uploads have no idempotency key; a retried upload only leaves an unused file behind.
+        The message that posts it carries the outbox key as its uuid, so it is posted once.
+        """
+        attachment = item.message.file
+        assert attachment is not None
+        with self._client_lock:
+            known = self._uploads.get(item.key)
+        if known:
+            return known, None
+        data = item.file_data or b""
+        if not data:
+            return "", SendResult(ok=False, permanent=True, error="file bytes missing (purged?)")
+        if len(data) > UPLOAD_LIMIT:
+            return "", SendResult(ok=False, permanent=True, error=f"file of {len(data)} bytes")
+        request = (
+            CreateFileRequest.builder()
+            .request_body(
+                CreateFileRequestBody.builder()
+                .file_type("stream")  # `xls` is for .xls; .xlsx and .csv go as stream
+                .file_name(attachment.name)
+                .file(io.BytesIO(data))
+                .build()
+            )
+            .build()
+        )
+        try:
+            resp = self.client().im.v1.file.create(request)
+        except Exception as exc:
+            return "", SendResult(ok=False, error=f"upload: {type(exc).__name__}: {exc}"[:500])
+        if not resp.success() or not resp.data or not resp.data.file_key:
+            result, _ = self._classify(resp)
+            return "", result
+        with self._client_lock:
+            self._uploads[item.key] = resp.data.file_key
+            while len(self._uploads) > _UPLOADS_KEPT:
+                self._uploads.pop(next(iter(self._uploads)))
+        return resp.data.file_key, None
+
     def render(self, message: OutgoingMessage) -> tuple[str, str]:
         """(msg_type, content JSON) for a neutral message: a card when it has one, else text."""
         if message.card is not None:
@@ -491,6 +578,10 @@ class FeishuAdapter(Adapter):
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500]), None
         if resp.success():
             return SendResult(ok=True, message_id=resp.data.message_id if resp.data else ""), 0
+        return self._classify(resp)
+
+    def _classify(self, resp: Any) -> tuple[SendResult, int | None]:
+        """A refused SDK call as a SendResult: rate limit, permanent, or retry."""
         status = resp.raw.status_code if resp.raw else 0
         error = f"feishu code={resp.code} http={status} msg={resp.msg} log_id={resp.get_log_id()}"
         if resp.code in RATE_LIMITED or status == 429:
@@ -510,6 +601,54 @@ class FeishuAdapter(Adapter):
             log.error("feishu: giving up on a message: %s", error)
             return SendResult(ok=False, error=error, permanent=True), resp.code
         return SendResult(ok=False, error=error), resp.code
+
+    # -- files -------------------------------------------------------------------------------
+    def download_file(
+        self, chat_id: str, message_id: str, file_key: str, limit: int
+    ) -> tuple[str, bytes]:
+        """A file someone sent, by the message-resource API (the message is read first when
+        only its id is known: a reply to a file the bot was not sent)."""
+        name = ""
+        if not file_key:
+            file_key, name = self._file_of_message(message_id)
+        request = (
+            GetMessageResourceRequest.builder()
+            .message_id(message_id)
+            .file_key(file_key)
+            .type("file")
+            .build()
+        )
+        try:
+            resp = self.client().im.v1.message_resource.get(request)
+        except Exception as exc:
+            raise FileFetchError(f"文件下载失败（{type(exc).__name__}），请稍后再试") from None
+        if not resp.success() or resp.file is None:
+            reason = DOWNLOAD_ERRORS.get(resp.code, f"code={resp.code} {resp.msg or ''}".strip())
+            raise FileFetchError(f"文件下载失败：{reason}")
+        data = resp.file.read(limit + 1)
+        if len(data) > limit:
+            raise FileFetchError(f"文件太大，最多 {limit / 1048576:.0f} MB")
+        return (resp.file_name or name or ""), data
+
+    def _file_of_message(self, message_id: str) -> tuple[str, str]:
+        """(file_key, file_name) of a file message, read by ``GET /im/v1/messages/{id}``."""
+        try:
+            resp = self.client().im.v1.message.get(
+                GetMessageRequest.builder().message_id(message_id).build()
+            )
+        except Exception as exc:
+            raise FileFetchError(f"读取那条消息失败（{type(exc).__name__}）") from None
+        items = (resp.data.items or []) if resp.success() and resp.data else []
+        if not items:
+            raise FileFetchError(f"读取那条消息失败：code={resp.code} {resp.msg or ''}".strip())
+        item = items[0]
+        try:
+            content = json.loads(item.body.content if item.body else "{}")
+        except (ValueError, RecursionError):
+            content = {}
+        if item.msg_type != "file" or not content.get("file_key"):
+            raise FileFetchError("回复的那条消息不是文件：请回复 .xlsx 或 .csv 文件消息 /导入")
+        return str(content["file_key"]), str(content.get("file_name") or "")
 
     # -- names -------------------------------------------------------------------------------
     def member_names(self, chat_id: str) -> dict[str, str] | None:

@@ -6,6 +6,10 @@ message's ``response_url`` (one use, valid one hour). Scheduled and proactive me
 replies whose response_url is spent, go through the group's 消息推送 webhook (20 per minute per
 key, markdown ≤ 4096 bytes). See docs/wecom.md.
 
+A file (/导出) is posted through the webhook only: upload_media (type=file) gives a media_id
+valid for three days, then a file message names it. The robot's response_url cannot carry a file,
+and the robot receives no files in groups (so /导入 is the CLI's; docs/import.md).
+
 Neither endpoint takes an idempotency key, so a post whose outcome is unknown (the request went
 out whole, the answer did not come back) is never repeated: it may have been shown already. Only
 a post that provably never left (connection refused, name not resolved, connect timeout) and a
@@ -22,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -55,7 +60,11 @@ MAX_BODY = 256 * 1024  # callbacks are small JSON; anything bigger is refused
 RATE_LIMITED = {45009}
 # Errors no retry can fix: invalid webhook key, content too long, bad type, empty content.
 PERMANENT = {93000, 40058, 40008, 44004}
+# upload_media refusals: bad media type, bad type, bad file size, push disabled.
+UPLOAD_REFUSED = {40004, 40005, 40006, 93004}
 _SPENT_TOKENS = 1000  # response_urls remembered as used or expired
+UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes: the push webhook's limit for a file (40006 over it)
+_UPLOADS_KEPT = 200  # media_ids remembered by outbox key: a retried send does not re-upload
 # _post's errcode for a post that went out whole but got no answer: it may have been delivered.
 UNCONFIRMED = -1
 _LEADING_MENTION = re.compile(r"^[@＠]\S*[\s\u3000]*")
@@ -173,6 +182,7 @@ class WecomAdapter(Adapter):
         self._per_key = SlidingWindow(PER_MINUTE, 60.0, clock or time.monotonic)
         self._spent: dict[str, None] = {}  # response_urls known to be used or expired
         self._spent_lock = threading.Lock()
+        self._uploads: dict[str, str] = {}  # outbox key → media_id of its uploaded file
 
     # -- receiving ---------------------------------------------------------------------------
     def parse_request(self, req: Request) -> WebhookAnswer:
@@ -310,6 +320,8 @@ class WecomAdapter(Adapter):
         A post that may have been delivered (no answer) is final: never re-posted, and never
         followed by the webhook, which would show the reply twice.
         """
+        if item.message.file is not None:
+            return self._send_file(item)
         token = item.reply_token
         if token and not self._is_spent(token):
             content = render_markdown(item.message, RESPONSE_URL_LIMIT, mention_tags=False)
@@ -321,21 +333,87 @@ class WecomAdapter(Adapter):
                 return result
             log.info("wecom: response_url refused (%s); falling back to the webhook", result.error)
             self._mark_spent(token)
-        key = self.settings.webhook_key(item.chat_id)
+        key, refused = self._webhook_key(item.chat_id)
+        if refused is not None:
+            return refused
+        url = f"{self.settings.domain}/cgi-bin/webhook/send?key={quote(key, safe='')}"
+        return self._post(url, render_markdown(item.message, WEBHOOK_LIMIT))[0]
+
+    def _webhook_key(self, chat_id: str) -> tuple[str, SendResult | None]:
+        """The chat's push webhook key and a slot of its rate limit, or why not now."""
+        key = self.settings.webhook_key(chat_id)
         if not key:
             log.error(
                 'wecom: no webhook_key for chat %s; set [wecom.chats."%s"] webhook_key',
-                item.chat_id,
-                item.chat_id,
+                chat_id,
+                chat_id,
             )
-            return SendResult(
-                ok=False, permanent=True, error=f"no webhook_key configured for {item.chat_id}"
+            return "", SendResult(
+                ok=False, permanent=True, error=f"no webhook_key configured for {chat_id}"
             )
         wait = self._per_key.try_acquire(key)
         if wait:
-            return SendResult(ok=False, retry_after=wait, deferred=True, error="local rate limit")
-        url = f"{self.settings.domain}/cgi-bin/webhook/send?key={quote(key, safe='')}"
-        return self._post(url, render_markdown(item.message, WEBHOOK_LIMIT))[0]
+            return "", SendResult(
+                ok=False, retry_after=wait, deferred=True, error="local rate limit"
+            )
+        return key, None
+
+    def _send_file(self, item: OutboundItem) -> SendResult:
+        """upload_media (type=file), then a file message naming the media_id, by the webhook."""
+        attachment = item.message.file
+        assert attachment is not None
+        data = item.file_data or b""
+        if len(data) <= 5 or len(data) > UPLOAD_LIMIT:  # WeCom: more than 5 bytes, ≤ 20 MB
+            return SendResult(ok=False, permanent=True, error=f"file of {len(data)} bytes")
+        key, refused = self._webhook_key(item.chat_id)
+        if refused is not None:
+            return refused
+        quoted = quote(key, safe="")
+        with self._spent_lock:
+            media_id = self._uploads.get(item.key, "")
+        if not media_id:
+            media_id, failed = self._upload(quoted, attachment.name, data)
+            if failed is not None:
+                return failed
+            with self._spent_lock:
+                self._uploads[item.key] = media_id
+                while len(self._uploads) > _UPLOADS_KEPT:
+                    self._uploads.pop(next(iter(self._uploads)))
+        url = f"{self.settings.domain}/cgi-bin/webhook/send?key={quoted}"
+        return self._post(url, "", {"msgtype": "file", "file": {"media_id": media_id}})[0]
+
+    def _upload(self, quoted_key: str, name: str, data: bytes) -> tuple[str, SendResult | None]:
+        """POST the file as multipart field ``media``; (media_id, None) or ('', the failure).
+
+        An upload is not a message: retrying one that got no answer shows nothing twice.
+        """
+        boundary = f"genjin{uuid.uuid4().hex}"
+        head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="media"; filename="{_header_name(name)}"; '
+            f"filename*=UTF-8''{quote(name, safe='')}; filelength={len(data)}\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+        url = f"{self.settings.domain}/cgi-bin/webhook/upload_media?key={quoted_key}&type=file"
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_seconds) as resp:
+                answer = json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return "", SendResult(ok=False, error=f"wecom upload_media http={exc.code}")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return "", SendResult(ok=False, error=f"wecom upload_media: {type(exc).__name__}")
+        errcode = int(answer.get("errcode", 0) or 0) if isinstance(answer, dict) else -2
+        if errcode == 0 and answer.get("media_id"):
+            return str(answer["media_id"]), None
+        error = f"wecom upload_media errcode={errcode} errmsg={answer.get('errmsg', '')}"
+        if errcode in RATE_LIMITED:
+            return "", SendResult(ok=False, error=error, retry_after=60.0, deferred=True)
+        permanent = errcode in PERMANENT or errcode in UPLOAD_REFUSED
+        return "", SendResult(ok=False, error=error, permanent=permanent)
 
     def _is_spent(self, token: str) -> bool:
         with self._spent_lock:
@@ -347,16 +425,17 @@ class WecomAdapter(Adapter):
             while len(self._spent) > _SPENT_TOKENS:
                 self._spent.pop(next(iter(self._spent)))
 
-    def _post(self, url: str, content: str) -> tuple[SendResult, int | None]:
-        """POST one markdown message; (result, errcode).
+    def _post(
+        self, url: str, content: str, message: dict[str, Any] | None = None
+    ) -> tuple[SendResult, int | None]:
+        """POST one markdown message (or ``message`` as it is); (result, errcode).
 
         errcode is None when the message was not delivered and may be retried (not sent, or a
         5xx), UNCONFIRMED when it went out whole but no answer came back (a permanent failure:
         it may have been delivered, and neither endpoint can tell a retry from a new message).
         """
-        body = json.dumps(
-            {"msgtype": "markdown", "markdown": {"content": content}}, ensure_ascii=False
-        ).encode("utf-8")
+        message = message or {"msgtype": "markdown", "markdown": {"content": content}}
+        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
             url, data=body, headers={"Content-Type": "application/json; charset=utf-8"}
         )
@@ -397,6 +476,11 @@ class WecomAdapter(Adapter):
             log.error("wecom: giving up on a message: %s", error)
             return SendResult(ok=False, error=error, permanent=True), errcode
         return SendResult(ok=False, error=error), errcode
+
+
+def _header_name(name: str) -> str:
+    """A file name safe inside a quoted multipart header (the exact name goes in filename*)."""
+    return "".join(c if c.isprintable() and c not in '"\\\r\n' else "_" for c in name)
 
 
 def _text(body: str, status: int) -> Response:

@@ -21,6 +21,19 @@ Endpoints (all answers carry ``X-Tt-Logid``; every endpoint except the token one
   (``page_token`` is the offset). A chat missing from ``members`` → HTTP 400
   ``{"code": 232011, "msg": "Operator can NOT be out of the chat."}``.
 * ``GET /open-apis/bot/v3/info`` — ``{"bot": {"app_name", "open_id": fake.bot_open_id, ...}}``.
+* ``POST /open-apis/im/v1/files`` — multipart ``file_type`` (opus/mp4/pdf/doc/xls/ppt/stream),
+  ``file_name``, ``file``; kept in ``fake.uploads`` by the ``file_key`` answered
+  (``{"data": {"file_key"}}``). Empty → 400 ``{"code": 234010}``, over 30 MB → 400
+  ``{"code": 234006}``, a missing or bad field → 400 ``{"code": 99992402}``. A ``file`` message
+  (create/reply, ``content {"file_key"}``) must name a key this app uploaded, else 400
+  ``{"code": 230017}``.
+* ``GET /open-apis/im/v1/messages/{message_id}/resources/{file_key}?type=file`` — the bytes of a
+  file someone sent (``fake.add_received_file``), ``application/octet-stream`` with a
+  ``Content-Disposition: attachment; filename*=UTF-8''…``. A file_key not of that message →
+  400 ``{"code": 234003}``; a bad ``type`` → 400 ``{"code": 234001}``.
+* ``GET /open-apis/im/v1/messages/{message_id}`` — a received file message as
+  ``{"data": {"items": [{"msg_type": "file", "body": {"content": "{\"file_key\",…}"}, …}]}}``;
+  unknown → 400 ``{"code": 230001}``.
 * Anything else → HTTP 404 ``{"code": 404, ...}`` and the request is kept in ``fake.unhandled``.
 
 Message-endpoint pipeline, in order (each step may answer and stop):
@@ -62,13 +75,25 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-__all__ = ["GATEWAY_HTML", "Call", "FakeFeishu", "Sent", "reset_lark_token_cache"]
+__all__ = [
+    "GATEWAY_HTML",
+    "Call",
+    "FakeFeishu",
+    "ReceivedFile",
+    "Sent",
+    "Upload",
+    "reset_lark_token_cache",
+]
 
 GATEWAY_HTML = "<html>502</html>"
+UPLOAD_LIMIT = 30 * 1024 * 1024
+FILE_TYPES = {"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"}
 UUID_WINDOW_S = 3600.0
 TEXT_LIMIT = 150 * 1024
 RICH_LIMIT = 30 * 1024
@@ -95,6 +120,28 @@ class Sent:
     def text(self) -> str:
         """Text of a text message; card JSON for interactive; joined text runs for post."""
         return _content_text(self.msg_type, self.content)
+
+
+@dataclass
+class Upload:
+    """One accepted ``POST /open-apis/im/v1/files``."""
+
+    file_key: str
+    file_type: str
+    file_name: str
+    data: bytes
+
+
+@dataclass
+class ReceivedFile:
+    """A file message someone sent, downloadable by the message-resource API."""
+
+    message_id: str
+    chat_id: str
+    file_key: str
+    file_name: str
+    data: bytes
+    sender_open_id: str
 
 
 @dataclass
@@ -253,6 +300,9 @@ class FakeFeishu:
         self._permanent: dict[str, tuple[int, str]] = {}
         self._uuids: dict[str, tuple[float, dict[str, Any]]] = {}
         self._msg_chat: dict[str, str] = {}
+        self.uploads: dict[str, Upload] = {}
+        self.received_files: dict[str, ReceivedFile] = {}
+        self.downloads = 0
         self._app_window: collections.deque[float] = collections.deque()
         self._chat_windows: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
@@ -394,7 +444,33 @@ class FakeFeishu:
         if msg.get("message_id") and msg.get("chat_id"):
             self.register_message(msg["message_id"], msg["chat_id"])
 
+    def add_received_file(
+        self,
+        message_id: str,
+        chat_id: str,
+        file_name: str,
+        data: bytes,
+        sender_open_id: str = "ou_sender",
+    ) -> str:
+        """A file message someone sent to ``chat_id``; returns its ``file_key``."""
+        file_key = f"file_v3_fake_{uuid_mod.uuid4().hex[:16]}"
+        with self._lock:
+            self.received_files[message_id] = ReceivedFile(
+                message_id, chat_id, file_key, file_name, data, sender_open_id
+            )
+            self._msg_chat[message_id] = chat_id
+        return file_key
+
     # ---- inspection -----------------------------------------------------------------------------
+
+    def files_sent(self) -> list[tuple[Sent, Upload]]:
+        """Each recorded ``file`` message with the upload it names."""
+        with self._lock:
+            return [
+                (s, self.uploads[s.content["file_key"]])
+                for s in self.sent
+                if s.msg_type == "file" and isinstance(s.content, dict)
+            ]
 
     def sent_to(self, chat_id: str) -> list[Sent]:
         with self._lock:
@@ -491,6 +567,13 @@ class FakeFeishu:
         ):
             if segs[5] == "reply":
                 self._message(h, "reply", segs[4], query, raw)
+        if method == "POST" and path == "/open-apis/im/v1/files":
+            self._upload(h, raw)
+        if method == "GET" and segs[:4] == ["open-apis", "im", "v1", "messages"]:
+            if len(segs) == 7 and segs[5] == "resources":
+                self._resource(h, segs[4], segs[6], query)
+            if len(segs) == 5:
+                self._get_message(h, segs[4])
         if method == "GET" and len(segs) == 6 and segs[:4] == ["open-apis", "im", "v1", "chats"]:
             if segs[5] == "members":
                 self._members(h, segs[4], query)
@@ -531,6 +614,74 @@ class FakeFeishu:
                     "attached.",
                 },
             )
+
+    def _upload(self, h: _Handler, raw: bytes) -> None:
+        self._auth(h)
+        fields = _multipart(h.headers.get("Content-Type") or "", raw)
+        file_type = fields.get("file_type", b"").decode("utf-8", "replace")
+        file_name = fields.get("file_name", b"").decode("utf-8", "replace")
+        if file_type not in FILE_TYPES or not file_name or "file" not in fields:
+            raise _Reply(400, {"code": 99992402, "msg": "field validation failed: file"})
+        data = fields["file"]
+        if not data:
+            raise _Reply(400, {"code": 234010, "msg": "File's size can't be 0."})
+        if len(data) > UPLOAD_LIMIT:
+            raise _Reply(400, {"code": 234006, "msg": "The file size exceed the max value."})
+        file_key = f"file_v3_up_{uuid_mod.uuid4().hex[:16]}"
+        with self._lock:
+            self.uploads[file_key] = Upload(file_key, file_type, file_name, data)
+        raise _Reply(200, {"code": 0, "msg": "success", "data": {"file_key": file_key}})
+
+    def _resource(self, h: _Handler, message_id: str, file_key: str, query: dict[str, str]) -> None:
+        self._auth(h)
+        if query.get("type") not in ("file", "image"):
+            raise _Reply(400, {"code": 234001, "msg": "Invalid request param."})
+        with self._lock:
+            found = self.received_files.get(message_id)
+            if found is not None and found.file_key == file_key:
+                self.downloads += 1
+        if found is None or found.file_key != file_key:
+            raise _Reply(400, {"code": 234003, "msg": "File not in msg."})
+        raise _Reply(
+            200,
+            body=found.data,
+            content_type="application/octet-stream",
+            headers={
+                "Content-Disposition": "attachment; filename*=UTF-8''"
+                + quote(found.file_name, safe="")
+            },
+        )
+
+    def _get_message(self, h: _Handler, message_id: str) -> None:
+        self._auth(h)
+        with self._lock:
+            found = self.received_files.get(message_id)
+        if found is None:
+            raise _Reply(400, {"code": 230001, "msg": "invalid message_id"})
+        content = json.dumps(
+            {"file_key": found.file_key, "file_name": found.file_name}, ensure_ascii=False
+        )
+        created = str(int(self.clock() * 1000))
+        item = {
+            "message_id": message_id,
+            "root_id": "",
+            "parent_id": "",
+            "msg_type": "file",
+            "create_time": created,
+            "update_time": created,
+            "deleted": False,
+            "updated": False,
+            "chat_id": found.chat_id,
+            "sender": {
+                "id": found.sender_open_id,
+                "id_type": "open_id",
+                "sender_type": "user",
+                "tenant_key": self.tenant_key,
+            },
+            "body": {"content": content},
+            "mentions": [],
+        }
+        raise _Reply(200, {"code": 0, "msg": "success", "data": {"items": [item]}})
 
     def _members(self, h: _Handler, chat_id: str, query: dict[str, str]) -> None:
         self._auth(h)
@@ -614,6 +765,11 @@ class FakeFeishu:
             content = json.loads(content_str)
         except ValueError:
             raise _Reply(400, {"code": 230001, "msg": "invalid message content"}) from None
+        if msg_type == "file":
+            with self._lock:
+                known = isinstance(content, dict) and content.get("file_key") in self.uploads
+            if not known:
+                raise _Reply(400, {"code": 230017, "msg": "file_key not uploaded by this app"})
         limit = TEXT_LIMIT if msg_type == "text" else RICH_LIMIT
         if len(content_str.encode()) > limit:
             raise _Reply(400, {"code": 230025, "msg": "message content is too long"})
@@ -698,6 +854,22 @@ class FakeFeishu:
 _JSON = "application/json; charset=utf-8"
 _APP_LIMIT = {"code": 99991400, "msg": "request trigger frequency limit"}
 _CHAT_LIMIT = {"code": 230020, "msg": "This operation triggers the frequency limit."}
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
+    """The parts of a ``multipart/form-data`` body by field name ({} when it is not one)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            payload = part.get_payload(decode=True)
+            fields[name] = payload if isinstance(payload, bytes) else b""
+    return fields
 
 
 def _json_or_none(raw: bytes) -> Any:

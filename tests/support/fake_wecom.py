@@ -5,6 +5,14 @@ key; over that it answers 45009 and counts a violation); ``POST /response/<token
 response_url (single use: a second POST gets an errcode). Every accepted message is recorded
 with its arrival time on the fake's clock.
 
+Files (wecom-cards-files.md §3.3): ``POST /cgi-bin/webhook/upload_media?key=KEY&type=file``
+takes a ``multipart/form-data`` part named ``media`` (its ``filename`` is the name shown) and
+answers ``{"errcode": 0, "type": "file", "media_id", "created_at"}``; the file is kept in
+``media`` by media_id (for that key only). A bad key → 93000, a type other than file/voice →
+40005, no ``media`` part → 40004, 5 bytes or fewer or over 20 MB → 40006. A webhook message
+``{"msgtype": "file", "file": {"media_id"}}`` must name a media_id uploaded with the same key,
+else 40007; it counts toward the 20 per minute.
+
 Faults: ``fail_next`` answers the next posts with an error; ``answer_late`` accepts (records)
 the next posts and answers only after a delay, as WeCom does when it is slow; ``stop()`` stops
 listening (connections are refused, nothing is sent) until ``start()`` opens the same port again.
@@ -18,9 +26,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+UPLOAD_LIMIT = 20 * 1024 * 1024
+
+
+@dataclass
+class Media:
+    """One file uploaded through upload_media."""
+
+    media_id: str
+    key: str
+    filename: str
+    data: bytes
 
 
 @dataclass
@@ -51,6 +73,7 @@ class FakeWecom:
     answer_late: int = 0  # the next N posts are handled, then answered after late_seconds
     late_seconds: float = 2.0
     requests: int = 0  # posts that arrived whole, whatever the answer
+    media: dict[str, Media] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,7 +91,8 @@ class FakeWecom:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                status, answer, delay = fake._handle(self.path, raw)
+                content_type = self.headers.get("Content-Type") or ""
+                status, answer, delay = fake._handle(self.path, raw, content_type)
                 if delay:
                     time.sleep(delay)  # handled; the client gave up waiting meanwhile
                 data = json.dumps(answer).encode()
@@ -123,7 +147,17 @@ class FakeWecom:
         return best
 
     # -- the endpoints -----------------------------------------------------------------------
-    def _handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any], float]:
+    def files(self, key: str | None = None) -> list[tuple[Received, Media]]:
+        """Each file message the webhook accepted, with the upload it names."""
+        return [
+            (m, self.media[m.body["file"]["media_id"]])
+            for m in self.webhook(key)
+            if m.body.get("msgtype") == "file"
+        ]
+
+    def _handle(
+        self, path: str, raw: bytes, content_type: str = ""
+    ) -> tuple[int, dict[str, Any], float]:
         """(status, answer, seconds to wait before answering) for one post."""
         with self._lock:
             self.requests += 1
@@ -131,13 +165,16 @@ class FakeWecom:
             if self.answer_late:
                 self.answer_late -= 1
                 delay = self.late_seconds
-            status, answer = self._answer(path, raw)
+            status, answer = self._answer(path, raw, content_type)
             return status, answer, delay
 
-    def _answer(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def _answer(self, path: str, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
         """WeCom's answer to one post (the lock is held)."""
         if self.fail_next:
             return self.fail_next.pop(0)
+        parts = urlsplit(path)
+        if parts.path == "/cgi-bin/webhook/upload_media":
+            return self._upload(parse_qs(parts.query), raw, content_type)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -148,6 +185,10 @@ class FakeWecom:
             key = (parse_qs(parts.query).get("key") or [""])[0]
             if key not in self.keys:
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            if body.get("msgtype") == "file":
+                media = self.media.get(str((body.get("file") or {}).get("media_id") or ""))
+                if media is None or media.key != key:
+                    return 200, {"errcode": 40007, "errmsg": "invalid media_id"}
             content = (body.get("markdown") or {}).get("content", "")
             if len(content.encode("utf-8")) > 4096:
                 return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length"}
@@ -168,3 +209,44 @@ class FakeWecom:
             self.messages.append(Received("response", token, body, now))
             return 200, {"errcode": 0, "errmsg": "ok"}
         return 404, {"errcode": 404, "errmsg": "not found"}
+
+    def _upload(
+        self, query: dict[str, list[str]], raw: bytes, content_type: str
+    ) -> tuple[int, dict[str, Any]]:
+        """upload_media: one multipart ``media`` part → a media_id for this key (lock held)."""
+        key = (query.get("key") or [""])[0]
+        if key not in self.keys:
+            return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+        kind = (query.get("type") or [""])[0]
+        if kind not in ("file", "voice"):
+            return 200, {"errcode": 40005, "errmsg": "invalid media type"}
+        part = _media_part(content_type, raw)
+        if part is None:
+            return 200, {"errcode": 40004, "errmsg": "invalid media data"}
+        filename, data = part
+        if len(data) <= 5 or len(data) > UPLOAD_LIMIT:
+            return 200, {"errcode": 40006, "errmsg": "invalid file size"}
+        media_id = f"3media{len(self.media) + 1:06d}"
+        self.media[media_id] = Media(media_id, key, filename, data)
+        created = str(int(self.clock()))
+        return 200, {
+            "errcode": 0,
+            "errmsg": "ok",
+            "type": kind,
+            "media_id": media_id,
+            "created_at": created,
+        }
+
+
+def _media_part(content_type: str, raw: bytes) -> tuple[str, bytes] | None:
+    """(filename, bytes) of the multipart part named ``media``; None when there is none."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    for part in message.iter_parts() if message.is_multipart() else []:
+        if part.get_param("name", header="content-disposition") == "media":
+            payload = part.get_payload(decode=True)
+            return str(part.get_filename() or ""), payload if isinstance(payload, bytes) else b""
+    return None

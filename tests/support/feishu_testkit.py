@@ -37,6 +37,7 @@ __all__ = [
     "TENANT_KEY",
     "bot_added_event",
     "encrypt_event",
+    "file_message_event",
     "member_added_event",
     "mention",
     "message_event",
@@ -150,12 +151,14 @@ def message_event(
     message_type: str = "text",
     content: dict[str, Any] | str | None = None,
     create_time_ms: int | None = None,
+    parent_id: str = "",
 ) -> dict[str, Any]:
     """A v2 ``im.message.receive_v1`` event (the realistic payload of feishu.md §1.5).
 
     ``content`` overrides the message content: a dict is JSON-encoded, a str is used verbatim. Without it,
     text messages get ``{"text": text}`` and ``post`` messages ``post_content("", [text])``.
     ``create_time_ms`` sets both the header and the message times (ms epoch, sent as strings).
+    ``parent_id`` (and ``root_id``) name the message this one replies to.
     """
     now = create_time_ms if create_time_ms is not None else _now_ms()
     if content is None:
@@ -172,8 +175,8 @@ def message_event(
             },
             "message": {
                 "message_id": message_id or "om_" + secrets.token_hex(16),
-                "root_id": "",
-                "parent_id": "",
+                "root_id": parent_id,
+                "parent_id": parent_id,
                 "create_time": str(now),
                 "update_time": str(now),
                 "chat_id": chat_id,
@@ -184,6 +187,30 @@ def message_event(
             },
         },
     }
+
+
+def file_message_event(
+    file_key: str,
+    file_name: str,
+    *,
+    chat_id: str = "oc_test_chat",
+    open_id: str = "ou_sender",
+    token: str = "vt_test",
+    message_id: str | None = None,
+    create_time_ms: int | None = None,
+) -> dict[str, Any]:
+    """A file posted to a chat (feishu-cards-files.md §3.3): ``message_type`` "file", content
+    ``{"file_key", "file_name"}``, no mentions (a file cannot @ anyone)."""
+    return message_event(
+        "",
+        chat_id=chat_id,
+        open_id=open_id,
+        token=token,
+        message_id=message_id,
+        message_type="file",
+        content={"file_key": file_key, "file_name": file_name},
+        create_time_ms=create_time_ms,
+    )
 
 
 def url_verification(challenge: str, token: str) -> dict[str, str]:
