@@ -170,6 +170,7 @@ class JobsSettings:
     sla_hours: float = 2.0
     quiet_days: int = 3
     grace_hours: float = 2.0
+    lead_minutes: int = 15  # a follow-up with a time of day is reminded this many minutes before
     disabled: list[str] = field(default_factory=list)
 
     def time(self, key: str) -> str:
@@ -209,6 +210,7 @@ class PoolSettings:
 
 
 DEFAULT_GRADES = {"A": "重点", "B": "普通", "C": "观望", "D": "低意向"}
+MAX_LEAD_MINUTES = 240  # jobs.lead_minutes and /设置 提前提醒: at most four hours ahead
 
 
 @dataclass
@@ -528,6 +530,8 @@ def _validate_jobs(jobs: JobsSettings) -> None:
         raise ConfigError(
             "config: jobs.sla_hours and jobs.quiet_days must be positive, jobs.grace_hours ≥ 0"
         )
+    if not 0 <= jobs.lead_minutes <= MAX_LEAD_MINUTES:
+        raise ConfigError(f"config: jobs.lead_minutes must be 0–{MAX_LEAD_MINUTES} (minutes)")
 
 
 def _validate_pool(pool: PoolSettings) -> None:

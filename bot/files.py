@@ -32,16 +32,28 @@ def fetch(
     try:
         if adapter is None:
             raise FileFetchError("这个平台的机器人收不到文件")
-        name, data = adapter.download_file(
-            request.chat_id, request.message_id, request.file_key, request.limit
-        )
-        if len(data) > request.limit:  # the adapter's own check, made sure
+        if request.transcribe:  # a voice note: what is kept is its text
+            text = adapter.transcribe(
+                request.chat_id, request.message_id, request.file_key, request.limit
+            )
+            name, data = request.name, text.encode("utf-8")
+        else:
+            name, data = adapter.download_file(
+                request.chat_id, request.message_id, request.file_key, request.limit
+            )
+        if (
+            not request.transcribe and len(data) > request.limit
+        ):  # the adapter's own check, made sure
             raise FileFetchError(_too_big(len(data), request.limit))
     except FileFetchError as exc:
         error = str(exc) or "文件下载失败"
     except Exception as exc:  # a network error or an adapter bug: the command answers it
         log.exception("downloading %s:%s failed", request.platform, request.message_id)
-        error = f"文件下载失败（{type(exc).__name__}），请稍后再发一次 /导入"
+        error = (
+            f"语音识别失败（{type(exc).__name__}），请稍后再发一次或打字"
+            if request.transcribe
+            else f"文件下载失败（{type(exc).__name__}），请稍后再发一次 /导入"
+        )
     key = received_key(request.platform, request.message_id)
     with sessions() as session, session.begin():
         session.execute(delete(StoredFile).where(StoredFile.key == key))

@@ -90,6 +90,10 @@ FILE_KEY = "file_key"
 FILE_NAME = "file_name"
 PARENT_ID = "parent_id"
 
+# A voice note (IncomingMessage.kind VOICE): ``text`` is the platform's transcript when it gives
+# one (WeCom); otherwise FILE_KEY names the audio, transcribed through FileNeeded(transcribe=True).
+VOICE = "voice"
+
 # The ``platform_data`` entry the pipeline keeps with the replies to a message (outbox.reply_token)
 # and gives back to the adapter (OutboundItem.reply_token), e.g. WeCom's one-use response_url.
 REPLY_TOKEN = "reply_token"
@@ -100,7 +104,8 @@ class IncomingMessage:
     """A platform message normalised: bot mention stripped, other mentions kept as ``@name``.
 
     ``kind`` is "message" for chat lines; a file someone posted is "file" (FILE_KEY and FILE_NAME
-    in ``platform_data``: stored, answered by nobody, found later by /导入); platform events that
+    in ``platform_data``: stored, answered by nobody, found later by /导入); a voice note is "voice"
+    (see VOICE: confirmed by the sender before it counts); platform events that
     matter to the bot arrive as "bot_added" (say hello), "bot_removed" and "members_added" (learn
     names from ``mentions``).
     ``platform_data`` holds what only the adapter understands, as strings (see REPLY_TOKEN).
@@ -243,6 +248,8 @@ class FileNeeded(Exception):
     the reason in ``error`` for ``for_message`` — and handles the message again.
     ``file_key`` may be '' when only the file's message is known (a reply to a file message the
     bot never received): the adapter reads the message first.
+    ``transcribe``: the file is a voice note; what is stored is its transcript (UTF-8), made by
+    the adapter's speech-to-text.
     """
 
     def __init__(
@@ -254,6 +261,7 @@ class FileNeeded(Exception):
         name: str,
         for_message: str,
         limit: int,
+        transcribe: bool = False,
     ) -> None:
         super().__init__(f"file needed: {platform}:{message_id}")
         self.platform = platform
@@ -263,6 +271,7 @@ class FileNeeded(Exception):
         self.name = name
         self.for_message = for_message
         self.limit = limit
+        self.transcribe = transcribe
 
 
 _MARKDOWN_SPECIAL = str.maketrans(

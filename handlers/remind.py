@@ -15,7 +15,10 @@ from models.parsing import sanitize_user_text, split_first
     "提醒",
     aliases=("tx", "remind", "下次"),
     usage="/提醒 客户 时间 [事项]",
-    summary="设定下次跟进时间，到期当天早上会提醒负责人",
+    summary=(
+        "设定下次跟进时间，到期当天早上会提醒负责人；写了几点的，提前 15 分钟（/设置 提前提醒）"
+        "在群里 @负责人，落在下班时间或休息日的改在下一个工作时段开始时提醒；之后跟进过就不再提醒"
+    ),
     example="/提醒 华为 下周三下午3点 送样品",
     who="负责人、经理",
 )

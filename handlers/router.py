@@ -5,19 +5,22 @@ sender; ``handle`` turns the message's text into a command (longest prefix, alia
 mean"), or reads it as the answer to the sender's open numbered question, runs the command in a
 savepoint and returns the replies. A ``CommandError`` rolls the command's changes back and is
 answered with its text; any other exception rolls them back and propagates to the caller.
+A voice note is shown back and asks to be confirmed (``handlers.voice``); its ``1`` runs the
+heard line here as if it had been typed.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.messages import IncomingMessage, Mention, OutgoingMessage
-from handlers import load_all, registry
+from bot.messages import VOICE, IncomingMessage, Mention, OutgoingMessage
+from handlers import load_all, registry, voice
 from handlers.context import Context
 from handlers.listing import asks_next_page, is_cursor
 from handlers.lookup import Ambiguous, Question, Replay
@@ -43,7 +46,7 @@ def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) 
     for mention in message.mentions:
         if mention.user_id.casefold() not in RESERVED_IDS:  # "@all" is nobody in particular
             member_for(session, chat, mention.user_id, mention.name, now)
-    if message.kind != "message":
+    if message.kind not in ("message", VOICE):
         return None
     return member_for(session, chat, message.sender_id, message.sender_name, now)
 
@@ -64,6 +67,37 @@ def handle(
     pending = None if is_cursor(sender.pending) else cast(Question | None, sender.pending)
     if pending is not None:  # stored as JSON by lookup._question
         sender.pending = None
+    if message.kind == VOICE:
+        if not message.to_me:
+            return []  # a group's voice notes are not meant for the bot
+        reply, question = voice.offer(session, chat, message, now)
+        sender.pending = question
+        return [reply]
+    spoken = voice.question_of(pending)
+    if spoken is None:
+        return _handle(session, chat, sender, message, settings, now, pending)
+    answer = voice.answer(spoken, normalize_text(message.text), now)
+    if answer.reply is not None:  # 2, an expired question, or a number that is not 1 or 2
+        sender.pending = dict(spoken) if answer.keep else None
+        return [answer.reply]
+    if answer.line:  # 1: the heard line, as if typed now
+        message = replace(message, text=answer.line, to_me=True)
+    replies = _handle(session, chat, sender, message, settings, now, None)
+    if answer.keep and sender.pending is None:
+        sender.pending = dict(spoken)  # not an answer: the question stays until it expires
+    return replies
+
+
+def _handle(
+    session: Session,
+    chat: Chat,
+    sender: Member,
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+    pending: Question | None,
+) -> list[OutgoingMessage]:
+    """Run the message in a savepoint; questions and user errors become replies."""
     try:
         with session.begin_nested():
             return _run(session, chat, sender, message, settings, now, pending)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.config import DEFAULT_STAGE_LIMITS
+from bot.config import DEFAULT_STAGE_LIMITS, MAX_LEAD_MINUTES
 from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import member_label
@@ -29,7 +29,7 @@ ROLE_WORDS = {
 }
 
 
-LIMIT_KEYS = ("上班时间", "阶段时限", "未跟进天数", "响应时限")
+LIMIT_KEYS = ("上班时间", "阶段时限", "未跟进天数", "响应时限", "提前提醒")
 TOGGLES = {"开启": True, "打开": True, "关闭": False}
 
 
@@ -49,7 +49,7 @@ def _summary() -> str:
     titles = "|".join(job.title for job in by_name())
     return (
         f"不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：{times}、上班时间 09:00-18:00、"
-        f"阶段时限 已报价 10（某等级单独设：阶段时限 已报价 A 5）、未跟进天数 3、响应时限 2、关闭/开启 {titles}"
+        f"阶段时限 已报价 10（某等级单独设：阶段时限 已报价 A 5）、未跟进天数 3、响应时限 2、提前提醒 15（分钟）、关闭/开启 {titles}"
     )
 
 
@@ -154,6 +154,10 @@ def _schedule(ctx: Context, key: str, rest: str) -> str:
         days = _count(ctx, rest, "天数")
         own["quiet_days"] = days
         done = f"日报会列出 {days} 个工作日没有跟进的客户"
+    elif key == "提前提醒":
+        minutes = _lead_minutes(ctx, rest)
+        own["lead_minutes"] = minutes
+        done = f"约了具体时间的跟进提前 {minutes} 分钟提醒负责人"
     else:  # 响应时限
         hours = _count(ctx, rest.replace("小时", ""), "小时数")
         own["sla_hours"] = hours
@@ -175,6 +179,16 @@ def _grade_limit(ctx: Context, own: dict[str, Any], stage: str, grade: str, text
         done = f"{grade} 级客户在「{stage}」阶段超过 {days} 个工作日算停滞"
     own["grade_limits"] = {g: v for g, v in limits.items() if v}
     return done
+
+
+def _lead_minutes(ctx: Context, text: str) -> int:
+    """Minutes from 0 to MAX_LEAD_MINUTES ('30', '30分钟'): how early a timed follow-up pings."""
+    text = re.sub(r"(分钟|分)$", "", text.strip())
+    if not text.isdigit() or not 0 <= int(text) <= MAX_LEAD_MINUTES:
+        raise ctx.usage(
+            f"提前提醒请写 0 到 {MAX_LEAD_MINUTES} 之间的分钟数，例如 /设置 提前提醒 30"
+        )
+    return int(text)
 
 
 def _count(ctx: Context, text: str, what: str) -> int:
@@ -206,7 +220,8 @@ def _show(ctx: Context) -> Reply:
     )
     reply.line(
         f"上班时间 {config.office_start:%H:%M}-{config.office_end:%H:%M}｜"
-        f"响应时限 {config.sla_hours:g} 个工作小时｜未跟进 {config.quiet_days} 个工作日进日报"
+        f"响应时限 {config.sla_hours:g} 个工作小时｜未跟进 {config.quiet_days} 个工作日进日报｜"
+        f"提前提醒 {config.lead_minutes} 分钟"
     )
     limits = "、".join(f"{stage} {days}天" for stage, days in config.stage_limits.items())
     reply.line(f"阶段时限（工作日）：{limits}")

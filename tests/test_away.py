@@ -10,7 +10,7 @@ from bot.scheduler import tick
 from tests.support.harness import TZ
 from tests.test_scheduler import texts
 
-RULE = "请假期间：早间提醒不列出、新分配的客户不催、停滞客户直接提醒经理、不回收到公海；提前回来用 /销假"
+RULE = "请假期间：早间提醒不列出、到点提醒不发、新分配的客户不催、停滞客户直接提醒经理、不回收到公海；提前回来用 /销假"
 
 
 def at(m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:

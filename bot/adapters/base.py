@@ -23,6 +23,9 @@ Optional capabilities, no-ops unless a platform overrides them:
   request path.
 - ``download_file(chat_id, message_id, file_key, limit)``: the name and bytes of a file someone
   sent (for /导入); raises ``FileFetchError`` with a one-line Chinese reason.
+- ``transcribe(chat_id, message_id, file_key, limit)``: the text of a voice note someone sent
+  (speech-to-text); raises ``FileFetchError`` with a one-line Chinese reason (e.g. how to turn
+  it on).
 
 A message with a file (``OutgoingMessage.file``) arrives with its bytes in
 ``OutboundItem.file_data``; a platform that cannot post files sends its text.
@@ -152,3 +155,10 @@ class Adapter(ABC):
         ``file_key`` '' means: read it from the message. Raises FileFetchError.
         """
         raise FileFetchError("这个平台的机器人收不到文件")
+
+    def transcribe(self, chat_id: str, message_id: str, file_key: str, limit: int) -> str:
+        """The transcript of the voice note in ``message_id`` (audio of at most ``limit`` bytes).
+
+        Raises FileFetchError.
+        """
+        raise FileFetchError("这个平台的机器人听不了语音，请打字发送")

@@ -40,6 +40,7 @@ from bot.adapters.base import (
     WebhookAnswer,
 )
 from bot.adapters.feishu_settings import FeishuSettings
+from bot.adapters.feishu_speech import SPEECH_OFF, recognize, to_pcm16k
 from bot.adapters.freshness import stale_reason
 from bot.adapters.render import fit_card, take
 from bot.config import BotSettings, Settings
@@ -48,6 +49,7 @@ from bot.messages import (
     FILE_KEY,
     FILE_NAME,
     PARENT_ID,
+    VOICE,
     Card,
     IncomingMessage,
     Mention,
@@ -413,6 +415,9 @@ class FeishuAdapter(Adapter):
                 FILE_KEY: str(content["file_key"]),
                 FILE_NAME: str(content.get("file_name") or ""),
             }
+        elif message.message_type == "audio" and content.get("file_key"):
+            # A voice note: a group's cannot @ the bot (to_me stays False there, and it is ignored)
+            kind, data = VOICE, {FILE_KEY: str(content["file_key"])}
         elif getattr(message, "parent_id", None):
             data = {PARENT_ID: str(message.parent_id)}
         return IncomingMessage(
@@ -629,6 +634,13 @@ class FeishuAdapter(Adapter):
         if len(data) > limit:
             raise FileFetchError(f"文件太大，最多 {limit / 1048576:.0f} MB")
         return (resp.file_name or name or ""), data
+
+    def transcribe(self, chat_id: str, message_id: str, file_key: str, limit: int) -> str:
+        """A voice note's text: downloaded, decoded to 16 kHz PCM, sent to speech-to-text."""
+        if self.settings.speech != "on":
+            raise FileFetchError(SPEECH_OFF)
+        _, audio = self.download_file(chat_id, message_id, file_key, limit)
+        return recognize(self.client(), to_pcm16k(audio))
 
     def _file_of_message(self, message_id: str) -> tuple[str, str]:
         """(file_key, file_name) of a file message, read by ``GET /im/v1/messages/{id}``."""

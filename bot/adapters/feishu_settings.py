@@ -24,6 +24,7 @@ class FeishuSettings(PlatformSettings):
     chat_qps: float = 5.0
     app_qps: float = 50.0
     timeout_seconds: float = 10.0
+    speech: str = "off"  # "on": voice notes go through Feishu speech-to-text (needs PyAV)
 
     @property
     def enabled(self) -> bool:
@@ -45,5 +46,7 @@ class FeishuSettings(PlatformSettings):
                     "(events carry it; without it every event is refused)"
                 )
             check_service_url("feishu.domain", self.domain)
+        if self.speech not in ("on", "off"):
+            raise ConfigError('config: feishu.speech must be "on" or "off"')
         if self.chat_qps <= 0 or self.app_qps <= 0:
             raise ConfigError("config: feishu.chat_qps and feishu.app_qps must be positive")

@@ -41,6 +41,7 @@ from bot.adapters.wecom_settings import WecomSettings
 from bot.config import BotSettings, Settings
 from bot.messages import (
     REPLY_TOKEN,
+    VOICE,
     Card,
     IncomingMessage,
     Mention,
@@ -275,7 +276,7 @@ class WecomAdapter(Adapter):
                 for item in items
                 if isinstance(item, dict) and item.get("msgtype") == "text"
             )
-        elif msgtype == "voice":
+        elif msgtype == "voice":  # single chats only; WeCom sends the transcript, no audio
             text = str((data.get("voice") or {}).get("content") or "")
         else:
             return None  # images, files, stream refreshes: nothing to parse
@@ -294,6 +295,7 @@ class WecomAdapter(Adapter):
             to_me=True,
             chat_type="group" if group else "p2p",
             platform_data={REPLY_TOKEN: response_url} if response_url else {},
+            kind=VOICE if msgtype == "voice" else "message",
         )
 
     def _event_answer(self, data: dict[str, Any], nonce: str) -> Response:

@@ -44,6 +44,8 @@ class ChatSettings:
     grade_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     reclaim_days: dict[str, int] = field(default_factory=dict)  # [pool]: stage → working days
     block_days: int = 0  # [pool]: working days the previous owner may not claim it back
+    lead_minutes: int = 15  # a timed follow-up is reminded this long before (/设置 提前提醒)
+    grace_hours: float = 2.0  # [jobs]: how late a missed run (or reminder) is still sent
 
     def time_of(self, job: str) -> time:
         """The time of day ``job`` runs at in this chat (its row in the job table has a time key)."""
@@ -76,6 +78,8 @@ class ChatSettings:
             },
             reclaim_days=dict(settings.pool.reclaim_days),
             block_days=settings.pool.block_days,
+            lead_minutes=int(own.get("lead_minutes", jobs.lead_minutes)),
+            grace_hours=jobs.grace_hours,
         )
 
 
@@ -101,6 +105,19 @@ class JobContext:
     def managers(self) -> list[Member]:
         """Members with the manager role (admins from the config are not members by role)."""
         return [m for m in self.members() if m.role == ROLE_MANAGER]
+
+    def claimed(self, item: str) -> bool:
+        """Whether ``item`` was claimed before (by this job, in this chat), without claiming it."""
+        return (
+            self.session.scalars(
+                select(JobRun.id).where(
+                    JobRun.job == f"{self.job}#item",
+                    JobRun.chat_id == self.chat.id,
+                    JobRun.period == item,
+                )
+            ).first()
+            is not None
+        )
 
     def claim(self, item: str) -> bool:
         """Claim a once-only item (an escalation level, a nudge) in this transaction.

@@ -20,6 +20,7 @@ from handlers.jobs.nudges import build_nudges
 from handlers.jobs.reclaim import build_reclaim
 from handlers.jobs.sla import build_sla
 from handlers.jobs.stalled import build_stalled
+from handlers.jobs.timed_reminders import anything_due, build_timed_reminders
 from handlers.jobs.weekly import build_weekly
 
 SLA_SLOT_MINUTES = 15
@@ -73,6 +74,22 @@ def quarter_hourly(ctx: JobContext, grace: timedelta) -> Due | None:
         return None
     slot = now.replace(minute=now.minute - now.minute % SLA_SLOT_MINUTES, second=0, microsecond=0)
     return Due(slot.strftime("%Y-%m-%dT%H:%M"), slot)
+
+
+def every_minute(ctx: JobContext, grace: timedelta) -> Due | None:
+    """Every heartbeat minute, day and night (never late: the job itself looks back within grace)."""
+    minute = ctx.now.replace(second=0, microsecond=0)
+    return Due(minute.strftime("%Y-%m-%dT%H:%M"), minute)
+
+
+def when(rule: DueRule, anything: Callable[[JobContext], bool]) -> DueRule:
+    """``rule``, but only when ``anything(ctx)`` finds work: an idle period claims no run."""
+
+    def due(ctx: JobContext, grace: timedelta) -> Due | None:
+        found = rule(ctx, grace)
+        return found if found is not None and anything(ctx) else None
+
+    return due
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -138,6 +155,13 @@ JOBS: tuple[Job, ...] = (
         time_words=("预警时间",),
     ),
     Job("response_sla", "响应提醒", quarter_hourly, build_sla),
+    Job(
+        "timed_reminders",
+        "定时提醒",
+        when(every_minute, anything_due),
+        build_timed_reminders,
+        words=("到点提醒",),
+    ),
     Job(
         "weekly_review",
         "周报",

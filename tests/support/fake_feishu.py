@@ -34,6 +34,11 @@ Endpoints (all answers carry ``X-Tt-Logid``; every endpoint except the token one
 * ``GET /open-apis/im/v1/messages/{message_id}`` — a received file message as
   ``{"data": {"items": [{"msg_type": "file", "body": {"content": "{\"file_key\",…}"}, …}]}}``;
   unknown → 400 ``{"code": 230001}``.
+* ``POST /open-apis/speech_to_text/v1/speech/file_recognize`` — ``{"speech": {"speech": <base64
+  PCM>}, "config": {"file_id": <16 letters/digits/_>, "format": "pcm", "engine_type": "16k_auto"}}``
+  → ``{"code": 0, "data": {"recognition_text": fake.speech_text}}``, the decoded PCM kept in
+  ``fake.recognized``. A bad field, odd-length PCM or more than 60 s (16 kHz s16le) → 400
+  ``{"code": 1040101}``; ``fake.speech_code`` (e.g. 99991672, no scope) answers that error instead.
 * Anything else → HTTP 404 ``{"code": 404, ...}`` and the request is kept in ``fake.unhandled``.
 
 Message-endpoint pipeline, in order (each step may answer and stop):
@@ -66,9 +71,11 @@ Nothing is logged to stdout/stderr.
 
 from __future__ import annotations
 
+import base64
 import collections
 import itertools
 import json
+import re
 import sys
 import threading
 import time
@@ -303,6 +310,9 @@ class FakeFeishu:
         self.uploads: dict[str, Upload] = {}
         self.received_files: dict[str, ReceivedFile] = {}
         self.downloads = 0
+        self.speech_text = ""
+        self.speech_code = 0
+        self.recognized: list[bytes] = []
         self._app_window: collections.deque[float] = collections.deque()
         self._chat_windows: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
@@ -569,6 +579,8 @@ class FakeFeishu:
                 self._message(h, "reply", segs[4], query, raw)
         if method == "POST" and path == "/open-apis/im/v1/files":
             self._upload(h, raw)
+        if method == "POST" and path == "/open-apis/speech_to_text/v1/speech/file_recognize":
+            self._recognize(h, raw)
         if method == "GET" and segs[:4] == ["open-apis", "im", "v1", "messages"]:
             if len(segs) == 7 and segs[5] == "resources":
                 self._resource(h, segs[4], segs[6], query)
@@ -651,6 +663,33 @@ class FakeFeishu:
                 + quote(found.file_name, safe="")
             },
         )
+
+    def _recognize(self, h: _Handler, raw: bytes) -> None:
+        self._auth(h)
+        body = _json_or_none(raw) or {}
+        config = body.get("config") or {}
+        speech = (body.get("speech") or {}).get("speech")
+        invalid = _Reply(400, {"code": 1040101, "msg": "invalid param"})
+        if (
+            not isinstance(speech, str)
+            or not re.fullmatch(r"[A-Za-z0-9_]{16}", str(config.get("file_id") or ""))
+            or config.get("format") != "pcm"
+            or config.get("engine_type") != "16k_auto"
+        ):
+            raise invalid
+        try:
+            pcm = base64.b64decode(speech, validate=True)
+        except ValueError:
+            raise invalid from None
+        if not pcm or len(pcm) % 2 or len(pcm) > 60 * 32000:
+            raise invalid
+        with self._lock:
+            code, text = self.speech_code, self.speech_text
+            if not code:
+                self.recognized.append(pcm)
+        if code:
+            raise _Reply(400, {"code": code, "msg": "fake speech error"})
+        raise _Reply(200, {"code": 0, "msg": "success", "data": {"recognition_text": text}})
 
     def _get_message(self, h: _Handler, message_id: str) -> None:
         self._auth(h)

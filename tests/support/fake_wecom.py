@@ -250,3 +250,21 @@ def _media_part(content_type: str, raw: bytes) -> tuple[str, bytes] | None:
             payload = part.get_payload(decode=True)
             return str(part.get_filename() or ""), payload if isinstance(payload, bytes) else b""
     return None
+
+
+def voice_callback(
+    content: str, user: str, msgid: str, response_url: str = "", aibotid: str = "AIBOTID"
+) -> dict[str, Any]:
+    """A single-chat voice message as WeCom delivers it (wecom-cards-files.md §3.1): the
+    transcript in ``voice.content``, no audio. Encrypt it like any callback body."""
+    body: dict[str, Any] = {
+        "msgid": msgid,
+        "aibotid": aibotid,
+        "chattype": "single",
+        "from": {"userid": user},
+        "msgtype": "voice",
+        "voice": {"content": content},
+    }
+    if response_url:
+        body["response_url"] = response_url
+    return body

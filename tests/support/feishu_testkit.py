@@ -213,6 +213,32 @@ def file_message_event(
     )
 
 
+def audio_message_event(
+    file_key: str,
+    duration_ms: int = 3000,
+    *,
+    chat_id: str = "oc_test_chat",
+    open_id: str = "ou_sender",
+    token: str = "vt_test",
+    message_id: str | None = None,
+    chat_type: str = "p2p",
+    create_time_ms: int | None = None,
+) -> dict[str, Any]:
+    """A voice note (feishu-cards-files.md §3.3, §5.2): ``message_type`` "audio", content
+    ``{"file_key", "duration"}`` (ms), no mentions; by default in a private chat with the bot."""
+    return message_event(
+        "",
+        chat_id=chat_id,
+        open_id=open_id,
+        token=token,
+        message_id=message_id,
+        chat_type=chat_type,
+        message_type="audio",
+        content={"file_key": file_key, "duration": duration_ms},
+        create_time_ms=create_time_ms,
+    )
+
+
 def url_verification(challenge: str, token: str) -> dict[str, str]:
     """The URL check Feishu sends when the request URL is saved; answer ``{"challenge": challenge}``."""
     return {"challenge": challenge, "token": token, "type": "url_verification"}
