@@ -26,7 +26,9 @@ MAX_DAYS = 366
 # 3天, 两周, 5个工作日, 一个月: a length of leave from today (read by models.dates as "…内").
 _LENGTH = re.compile(r"[0-9一二两三四五六七八九十]+\s*个?\s*(天|日|工作日|周|星期|礼拜|月)")
 _LEAD = re.compile(r"^(请假|直到|一直到|到|至)\s*")
-RULE = "请假期间：早间提醒不列出、到点提醒不发、新分配的客户不催、停滞客户直接提醒经理、不回收到公海"
+RULE = (
+    "请假期间：早间提醒不列出、到点提醒不发、新分配的客户不催、停滞客户直接提醒经理、不回收到公海"
+)
 
 
 def _who(ctx: Context, text: str, action: str) -> tuple[Member, str]:
