@@ -47,5 +47,9 @@ def help_(ctx: Context, args: str) -> OutgoingMessage:
         for cmd in registry.commands():
             if cmd.group == group:
                 lines.append(f"{cmd.usage} — {cmd.summary}")
+    lines.append(
+        "📋 周五盘点：周报当天下午会 @有停滞或逾期客户的销售，每个客户回一行"
+        "“序号（或客户名） 进展 下一步 日期”即按 /跟进 记录，例如：1 已发合同 下周二签约"
+    )
     lines.append("发送 /帮助 命令名 查看详细用法，例如 /帮助 跟进")
     return OutgoingMessage("\n".join(lines))

@@ -70,7 +70,7 @@ def daily(ctx: Context, args: str) -> OutgoingMessage:
     "周报",
     aliases=("zb", "weekly"),
     usage="/周报",
-    summary="本周（周一到现在）的周报：漏斗变化、签约输单、各人动态、目标、停滞最久的商机",
+    summary="本周（周一到现在）的周报：漏斗变化、签约输单、各人动态、目标、停滞最久的商机、周五盘点谁回复了",
     example="/周报",
     group=Group.VIEW,
 )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.messages import VOICE, IncomingMessage, Mention, OutgoingMessage
-from handlers import load_all, registry, voice
+from handlers import load_all, registry, round_answers, voice
 from handlers.context import Context
 from handlers.listing import asks_next_page, is_cursor
 from handlers.lookup import Ambiguous, Question, Replay
@@ -63,7 +63,30 @@ def handle(
 
     Any message answers or drops the sender's open numbered question, whatever happens next.
     A list cursor (``handlers.listing``) stays for ``下一页`` until a new list or question.
+    An open Friday round (``handlers.round_answers``) stays beside them until it expires.
     """
+    open_round = round_answers.detach(sender, now)
+    try:
+        if open_round is not None:
+            answered = round_answers.answer(
+                session, chat, sender, message, settings, now, open_round
+            )
+            if answered is not None:
+                return answered
+        return _answer(session, chat, sender, message, settings, now)
+    finally:
+        round_answers.reattach(sender, open_round)
+
+
+def _answer(
+    session: Session,
+    chat: Chat,
+    sender: Member,
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+) -> list[OutgoingMessage]:
+    """The replies to a message that is not an answer to the Friday round."""
     pending = None if is_cursor(sender.pending) else cast(Question | None, sender.pending)
     if pending is not None:  # stored as JSON by lookup._question
         sender.pending = None

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from bot.messages import OutgoingMessage
 from handlers.jobs.base import JobContext
 from handlers.jobs.digest import build_digest
+from handlers.jobs.friday_round import build_friday_round
 from handlers.jobs.nudges import build_nudges
 from handlers.jobs.reclaim import build_reclaim
 from handlers.jobs.sla import build_sla
@@ -161,6 +162,17 @@ JOBS: tuple[Job, ...] = (
         when(every_minute, anything_due),
         build_timed_reminders,
         words=("到点提醒",),
+    ),
+    Job(
+        "friday_round",
+        "周五盘点",
+        weekly,
+        build_friday_round,
+        words=("盘点",),
+        time_key="round_time",
+        default="15:00",
+        time_words=("盘点时间",),
+        time_note="（周报当天）",
     ),
     Job(
         "weekly_review",

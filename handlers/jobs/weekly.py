@@ -20,6 +20,7 @@ from handlers.jobs.digest import (
     target_section,
     totals,
 )
+from handlers.jobs.friday_round import round_section
 from models import reports
 from models.activity import Kind
 from models.parsing import sanitize_user_text
@@ -106,6 +107,9 @@ def build_weekly(ctx: JobContext, day: date | None = None) -> list[OutgoingMessa
                 lines=cut(stalled_lines(stuck, reply, members), STALLED_TOP),
             )
         )
+    answers = round_section(ctx, day, end)
+    if answers is not None:
+        sections.append(answers)
     card = Card(
         title=f"📈 销售周报 {label}",
         sections=sections,
