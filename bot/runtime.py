@@ -197,7 +197,7 @@ class Runtime:
         """Database status, pipeline backlog and ages for /healthz; status "ok" only when healthy.
 
         "stuck" (with its reasons) when messages wait too long to be handled or sent (see
-        bot.health), "degraded" when a long connection (Feishu's) stopped, "error" without database.
+        bot.health), "degraded" when a long connection stopped or is not up, "error" without database.
         """
         from bot.health import pipeline_figures
 
@@ -217,10 +217,11 @@ class Runtime:
         }
         for name, thread in self._long_connections.items():
             alive = thread.is_alive()
+            problem = self.adapters[name].long_connection_problem()
             health[f"{name}_long_connection"] = "running" if alive else "stopped"
-            if not alive:
+            if not alive or problem:
                 health["status"] = "degraded"
-                reasons = [*reasons, f"{name}: the long connection stopped"]
+                reasons = [*reasons, f"{name}: {problem or 'the long connection stopped'}"]
                 health["reasons"] = reasons
         return health
 

@@ -17,7 +17,8 @@ Every platform implements:
 Optional capabilities, no-ops unless a platform overrides them:
 
 - ``start_long_connection(receive)`` / ``stop_long_connection()``: events over a connection the
-  bot opens (Feishu's ``mode = "ws"``) instead of a webhook; the thread shows in /healthz.
+  bot opens (``mode = "ws"``) instead of a webhook; the thread shows in /healthz, with
+  ``long_connection_problem()`` saying why it is not up (reconnecting, kicked out).
 - ``member_names(chat_id)``: display names of a chat's members (None: the platform cannot tell).
 - ``prefetch()``: learn what the webhook needs (the bot's own id), once at start, off the
   request path.
@@ -138,6 +139,10 @@ class Adapter(ABC):
     def stop_long_connection(self) -> None:
         """Close the long connection, if any."""
         return None
+
+    def long_connection_problem(self) -> str:
+        """Why the long connection is not up (reconnecting, kicked out…); '' when it is."""
+        return ""
 
     def member_names(self, chat_id: str) -> dict[str, str] | None:
         """user id → display name for a chat's members; None when the platform cannot tell."""

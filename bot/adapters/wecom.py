@@ -10,6 +10,11 @@ A file (/导出) is posted through the webhook only: upload_media (type=file) gi
 valid for three days, then a file message names it. The robot's response_url cannot carry a file,
 and the robot receives no files in groups (so /导入 is the CLI's; docs/import.md).
 
+In long-connection mode (``mode = "ws"``, bot/adapters/wecom_ws.py) there is no callback URL and
+no push webhook: messages arrive over a websocket the bot opens, a reply echoes the message's
+``req_id`` within its window (a stream whose id comes from the outbox key), and everything else
+is posted with ``aibot_send_msg``.
+
 Neither endpoint takes an idempotency key, so a post whose outcome is unknown (the request went
 out whole, the answer did not come back) is never repeated: it may have been shown already. Only
 a post that provably never left (connection refused, name not resolved, connect timeout) and a
@@ -38,6 +43,13 @@ from bot.adapters.freshness import stale_reason
 from bot.adapters.render import fit_card, take
 from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
 from bot.adapters.wecom_settings import WecomSettings
+from bot.adapters.wecom_ws import (
+    WecomLongConnection,
+    classify,
+    parse_reply_token,
+    reply_token,
+    stream_id,
+)
 from bot.config import BotSettings, Settings
 from bot.messages import (
     REPLY_TOKEN,
@@ -61,6 +73,9 @@ MAX_BODY = 256 * 1024  # callbacks are small JSON; anything bigger is refused
 RATE_LIMITED = {45009}
 # Errors no retry can fix: invalid webhook key, content too long, bad type, empty content.
 PERMANENT = {93000, 40058, 40008, 44004}
+# Long connection: also an unknown chatid (case-sensitive; the chat never talked to the robot).
+WS_PERMANENT = PERMANENT | {93006}
+REPLY_WINDOW_SECONDS = 300.0  # answer a message by its req_id this long (streams expire at 6 min)
 # upload_media refusals: bad media type, bad type, bad file size, push disabled.
 UPLOAD_REFUSED = {40004, 40005, 40006, 93004}
 _SPENT_TOKENS = 1000  # response_urls remembered as used or expired
@@ -175,7 +190,12 @@ class WecomAdapter(Adapter):
     ) -> None:
         self.settings = settings
         self.bot = bot
-        self.crypto = WecomCrypto(settings.token, settings.encoding_aes_key, settings.receive_id)
+        self.crypto = (
+            WecomCrypto(settings.token, settings.encoding_aes_key, settings.receive_id)
+            if settings.mode == "webhook"
+            else None
+        )
+        self.ws: WecomLongConnection | None = None  # mode "ws": the connection, once started
         self.max_body_bytes = max_body_bytes
         self.signed_max_age_seconds = signed_max_age_seconds
         # Epoch seconds; the runtime passes its own clock so tests need no sleeping.
@@ -188,6 +208,9 @@ class WecomAdapter(Adapter):
     # -- receiving ---------------------------------------------------------------------------
     def parse_request(self, req: Request) -> WebhookAnswer:
         """GET: URL verification. POST: verify, decrypt and normalise; forgeries get 4xx."""
+        if self.crypto is None:
+            log.info("wecom webhook refused (404): long-connection mode has no callback URL")
+            return [], _text("not found", 404)
         args = req.args
         if req.method == "GET":
             try:
@@ -305,23 +328,104 @@ class WecomAdapter(Adapter):
             event = {}
         if event.get("eventtype") != "enter_chat":
             return _text("", 200)
-        welcome = json.dumps(
-            {
-                "msgtype": "text",
-                "text": {"content": f"你好，我是{self.bot.name}。发送 /帮助 查看全部命令。"},
-            },
-            ensure_ascii=False,
-        )
+        assert self.crypto is not None
+        welcome = json.dumps(self._welcome(), ensure_ascii=False)
         envelope = self.crypto.encrypt_json_reply(welcome, nonce, str(int(self._now())))
         return Response(json.dumps(envelope), 200, content_type="application/json")
+
+    def _welcome(self) -> dict[str, Any]:
+        """The answer to ``enter_chat`` (someone opened a single chat with the robot)."""
+        content = f"你好，我是{self.bot.name}。发送 /帮助 查看全部命令。"
+        return {"msgtype": "text", "text": {"content": content}}
+
+    # -- the long connection (mode "ws") -----------------------------------------------------
+    def start_long_connection(
+        self, receive: Callable[[IncomingMessage], object]
+    ) -> threading.Thread | None:
+        """In ``mode = "ws"``, connect to WeCom and store every message through ``receive``."""
+        if self.settings.mode != "ws":
+            return None
+
+        def on_frame(cmd: str, headers: dict[str, Any], body: dict[str, Any]) -> None:
+            rid = str(headers.get("req_id") or "")
+            if cmd == "aibot_event_callback":
+                event = body.get("event")
+                if isinstance(event, dict) and event.get("eventtype") == "enter_chat" and self.ws:
+                    self.ws.fire("aibot_respond_welcome_msg", self._welcome(), rid)
+                return
+            if cmd != "aibot_msg_callback":
+                return
+            try:
+                message = self.normalize(body)
+            except (AttributeError, TypeError, ValueError, KeyError) as exc:
+                log.warning("wecom frame with an unexpected shape: %s", type(exc).__name__)
+                return
+            if message is None:
+                return
+            message.platform_data = {REPLY_TOKEN: reply_token(self._now(), rid)}
+            store_patiently(receive, message)  # stored before the next frame is read
+
+        self.ws = WecomLongConnection(
+            self.settings.ws_url,
+            self.settings.bot_id,
+            self.settings.secret,
+            on_frame,
+            timeout=self.settings.timeout_seconds,
+        )
+        return self.ws.start()
+
+    def stop_long_connection(self) -> None:
+        """Close the long connection (no reconnect)."""
+        if self.ws is not None:
+            self.ws.stop()
+
+    def long_connection_problem(self) -> str:
+        """Why the long connection is not up: reconnecting, kicked out, refused ('' when up)."""
+        return self.ws.problem if self.ws is not None else ""
+
+    def _send_ws(self, item: OutboundItem) -> SendResult:
+        """A reply by the message's req_id within its window, else ``aibot_send_msg``.
+
+        The reply is a finished stream whose id derives from the outbox key. A frame that went
+        out without an ack may have been shown: it is never repeated (see classify).
+        """
+        ws = self.ws
+        if ws is None:
+            return classify("send", "not sent", {}, WS_PERMANENT)
+        parsed = parse_reply_token(item.reply_token)
+        token = item.reply_token
+        if parsed and self._now() - parsed[0] < REPLY_WINDOW_SECONDS:
+            fresh = not self._is_spent(token)  # one sender per chat: no race on a token
+            if fresh:
+                self._mark_spent(token)
+                content = render_markdown(item.message, RESPONSE_URL_LIMIT, mention_tags=False)
+                stream = {"id": stream_id(item.key), "finish": True, "content": content}
+                outcome, ack = ws.post(
+                    "aibot_respond_msg", {"msgtype": "stream", "stream": stream}, rid=parsed[1]
+                )
+                if outcome == "not sent":
+                    with self._spent_lock:
+                        self._spent.pop(token, None)  # still usable after the reconnect
+                if outcome != "acked" or int(ack.get("errcode", 0) or 0) == 0:
+                    return classify("aibot_respond_msg", outcome, ack, WS_PERMANENT)
+                log.info("wecom: reply by req_id refused (%s); posting it instead", ack)
+        body = {
+            "chatid": item.chat_id.removeprefix("single:"),
+            "msgtype": "markdown",
+            "markdown": {"content": render_markdown(item.message, WEBHOOK_LIMIT, False)},
+        }
+        return classify("aibot_send_msg", *ws.post("aibot_send_msg", body), WS_PERMANENT)
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, item: OutboundItem) -> SendResult:
         """Reply through the response_url when there is one, else the chat's push webhook.
 
         A post that may have been delivered (no answer) is final: never re-posted, and never
-        followed by the webhook, which would show the reply twice.
+        followed by the webhook, which would show the reply twice. In long-connection mode
+        everything goes over the connection (a file as its text).
         """
+        if self.settings.mode == "ws":
+            return self._send_ws(item)
         if item.message.file is not None:
             return self._send_file(item)
         token = item.reply_token
@@ -488,3 +592,41 @@ def _header_name(name: str) -> str:
 def _text(body: str, status: int) -> Response:
     """A plain-text response (the URL verification answer must be the bare plaintext)."""
     return Response(body, status, content_type="text/plain; charset=utf-8")
+
+
+STORE_RETRY_SECONDS = 600.0  # how long a message the database refused is held and retried
+
+
+def store_patiently(
+    receive: Callable[[IncomingMessage], object],
+    message: IncomingMessage,
+    give_up_after: float = STORE_RETRY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Store one long-connection message, retrying with back-off while the database is away.
+
+    WeCom never redelivers over the connection, so a message is held (and the next frame not
+    read) until it is stored; after ``give_up_after`` seconds it is logged as lost.
+    """
+    waited, delay = 0.0, 0.5
+    while True:
+        try:
+            receive(message)
+            return True
+        except Exception:
+            if waited >= give_up_after:
+                log.exception(
+                    "wecom message %s could not be stored for %.0f s; it is lost",
+                    message.message_id,
+                    waited,
+                )
+                return False
+            log.warning(
+                "storing wecom message %s failed; retrying in %.1f s",
+                message.message_id,
+                delay,
+                exc_info=True,
+            )
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 15.0)

@@ -10,14 +10,18 @@ from bot.adapters.base import PlatformSettings
 
 @dataclass
 class WecomSettings(PlatformSettings):
-    """[wecom]: the WeCom intelligent robot (callback) and the groups' push webhooks."""
+    """[wecom]: the WeCom intelligent robot (callback or long connection), the push webhooks."""
 
-    secret_keys = ("token", "encoding_aes_key", "chats")  # chats: its tables hold webhook keys
-    url_keys = ("domain",)
+    secret_keys = ("token", "encoding_aes_key", "secret", "chats")  # chats: webhook keys
+    url_keys = ("domain", "ws_url")
 
     token: str = ""
     encoding_aes_key: str = ""
     receive_id: str = ""
+    mode: str = "webhook"  # "ws": the robot's long connection (bot_id + secret, no public URL)
+    bot_id: str = ""
+    secret: str = ""
+    ws_url: str = "wss://openws.work.weixin.qq.com"
     domain: str = "https://qyapi.weixin.qq.com"
     timeout_seconds: float = 10.0
     chats: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -25,7 +29,9 @@ class WecomSettings(PlatformSettings):
 
     @property
     def enabled(self) -> bool:
-        """Configured when the callback token and EncodingAESKey are set."""
+        """Configured: the callback token and EncodingAESKey, or in ws mode the bot_id."""
+        if self.mode == "ws":
+            return bool(self.bot_id)
         return bool(self.token and self.encoding_aes_key)
 
     def webhook_key(self, chat_id: str) -> str:
@@ -36,6 +42,21 @@ class WecomSettings(PlatformSettings):
         """[wecom] checks, each naming its key."""
         from bot.config import ConfigError, check_service_url  # bot.config imports this module
 
+        if self.mode not in ("webhook", "ws"):
+            raise ConfigError('config: wecom.mode must be "webhook" or "ws"')
+        if self.mode == "ws":
+            if not self.bot_id.strip():
+                raise ConfigError('config: wecom.bot_id is required when wecom.mode is "ws"')
+            if not self.secret.strip():
+                raise ConfigError(
+                    'config: wecom.secret is required when wecom.mode is "ws" '
+                    "(the robot's long-connection Secret)"
+                )
+            local = r"ws://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?"
+            if not re.fullmatch(rf"(wss://[^/\s]+|{local})(/\S*)?", self.ws_url):
+                raise ConfigError(
+                    "config: wecom.ws_url must be wss://host (ws:// only for localhost)"
+                )
         if self.encoding_aes_key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", self.encoding_aes_key):
             raise ConfigError("config: wecom.encoding_aes_key must be 43 characters of base64")
         if bool(self.token) != bool(self.encoding_aes_key):
