@@ -267,6 +267,11 @@ class Settings:
         """Configured chat platforms."""
         return [name for name, section in self.platform_sections.items() if section.enabled]
 
+    def can_send_private(self, platform: str) -> bool:
+        """Whether the platform's adapter can message one person privately (send_private)."""
+        section = self.platform_sections.get(platform)
+        return section is not None and section.private_sends
+
     def sections(self) -> dict[str, Any]:
         """Every config section by name: the fixed ones, then each platform's."""
         fixed = {

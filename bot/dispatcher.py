@@ -14,16 +14,32 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.messages import FileNeeded, IncomingMessage, OutgoingMessage, reply_token_of
+from bot.messages import (
+    PRIVATE,
+    VOICE,
+    FileNeeded,
+    IncomingMessage,
+    OutgoingMessage,
+    reply_token_of,
+)
 from bot.outbox import enqueue
 from handlers import router
 from models.chat import Chat
-from models.pipeline import DONE, FAILED, PENDING, Inbox, process_name
+from models.pipeline import (  # noqa: F401 (CHAT_LOCK_CLASS, lock_chat: used by tests)
+    CHAT_LOCK_CLASS,
+    DONE,
+    FAILED,
+    PENDING,
+    Inbox,
+    chat_lock_key,
+    lock_chat,
+    process_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +49,6 @@ WELCOME = (
     "/跟进 客户 内容 [下次时间]，例如：/跟进 华为 报价已发 下周三回访\n"
     "发送 /帮助 查看全部命令"
 )
-CHAT_LOCK_CLASS = 0x67656E6B  # advisory lock class for "a worker is handling this chat"
 CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy with
 
 _CHAT = select(Chat).where(Chat.platform == bindparam("p"), Chat.external_id == bindparam("e"))
@@ -68,13 +83,17 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     sent_at = message.sent_at_dt() or row.received_at
     chat = chat_for(session, message, settings, row.received_at)
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
-    sender = router.meet(session, chat, message, now)
-    if sender is None:
+    private = message.chat_type == PRIVATE
+    sender = None if private else router.meet(session, chat, message, now)
+    if sender is None and not (private and message.kind in ("message", VOICE)):
         _chat_event(session, row, message, chat, clock_now)
         return
     status = DONE
     try:
-        replies = router.handle(session, chat, sender, message, settings, now)
+        if sender is None:  # a private chat works on its sender's team book (handlers.desk)
+            replies = router.handle_private(session, chat, message, settings, now)
+        else:
+            replies = router.handle(session, chat, sender, message, settings, now)
     except Exception as exc:
         if is_transient(exc) or isinstance(exc, FileNeeded):
             raise  # the database is away, or a file is to be fetched: the row stays pending
@@ -224,18 +243,6 @@ def _fail_row(
 def _claim(session: Session) -> Inbox | None:
     """The oldest pending row (SQLite: this process is the only dispatcher)."""
     return session.scalars(_OLDEST).first()
-
-
-def chat_lock_key(platform: Any, chat: Any) -> Any:
-    """The second key of a chat's advisory lock: advisory locks are database-wide, so the schema
-    is part of the key (two deployments, or two test runs, in one database never share a lock)."""
-    return func.hashtext(func.concat(func.current_schema(), ":", platform, ":", chat))
-
-
-def lock_chat(session: Session, platform: str, chat: str) -> None:
-    """Hold a chat for this transaction, as a worker handling it does (waits if another has it)."""
-    key = chat_lock_key(literal(platform), literal(chat))
-    session.execute(select(func.pg_advisory_xact_lock(CHAT_LOCK_CLASS, key)))
 
 
 def _claim_postgres(session: Session) -> Inbox | None:

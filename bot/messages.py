@@ -94,6 +94,9 @@ PARENT_ID = "parent_id"
 # one (WeCom); otherwise FILE_KEY names the audio, transcribed through FileNeeded(transcribe=True).
 VOICE = "voice"
 
+# IncomingMessage.chat_type of a private (one-to-one) chat with the bot: Feishu p2p, WeCom single.
+PRIVATE = "p2p"
+
 # The ``platform_data`` entry the pipeline keeps with the replies to a message (outbox.reply_token)
 # and gives back to the adapter (OutboundItem.reply_token), e.g. WeCom's one-use response_url.
 REPLY_TOKEN = "reply_token"
@@ -209,12 +212,16 @@ class OutgoingMessage:
 
     With a ``file``, platforms that can post files send the file alone; ``text`` says the same
     in words where a file cannot be shown (the console, `genjin say`).
+    ``to_user``: a platform user id; the message goes to that person privately (the adapter's
+    ``send_private``) instead of the chat. Only jobs set it, and only for a platform whose
+    settings say it can (``PlatformSettings.private_sends``).
     """
 
     text: str
     mentions: list[Mention] = field(default_factory=list)
     card: Card | None = None
     file: Attachment | None = None
+    to_user: str = ""
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the outbox row."""
@@ -236,6 +243,7 @@ class OutgoingMessage:
             mentions=[Mention(**m) for m in payload.get("mentions", [])],
             card=card,
             file=Attachment(**file) if file else None,
+            to_user=str(payload.get("to_user") or ""),
         )
 
 

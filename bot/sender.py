@@ -158,6 +158,8 @@ def _send_one(
     if adapter is None:
         return SendResult(ok=False, error=f"no adapter for platform {platform!r}", permanent=True)
     try:
+        if item.message.to_user:
+            return adapter.send_private(item, item.message.to_user)
         return adapter.send(item)
     except Exception as exc:
         log.exception("adapter %s raised while sending outbox row %s", platform, row_id)

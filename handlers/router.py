@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.messages import VOICE, IncomingMessage, Mention, OutgoingMessage
-from handlers import load_all, registry, round_answers, voice
+from handlers import desk, load_all, registry, round_answers, voice
 from handlers.context import Context
 from handlers.listing import asks_next_page, is_cursor
 from handlers.lookup import Ambiguous, Question, Replay
@@ -29,8 +29,9 @@ from handlers.registry import Command, CommandError
 from models.chat import Chat
 from models.member import Member
 from models.parsing import normalize_text, sanitize_user_text
+from models.pipeline import lock_chat
 
-__all__ = ["CommandError", "handle", "meet"]
+__all__ = ["CommandError", "handle", "handle_private", "meet"]
 
 HELLO = "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"
 NOT_UNDERSTOOD = (
@@ -49,6 +50,38 @@ def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) 
     if message.kind not in ("message", VOICE):
         return None
     return member_for(session, chat, message.sender_id, message.sender_name, now)
+
+
+def handle_private(
+    session: Session,
+    private: Chat,
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+) -> list[OutgoingMessage]:
+    """The replies to a message in someone's private chat with the bot (``handlers.desk``).
+
+    It acts on the book of the sender's team chat, as the sender's member there: nothing is
+    learned or stored in the private chat itself, and nobody outside a team reaches its book.
+    """
+    desk.mark_desk(private)
+    if message.kind not in ("message", VOICE):
+        return []
+    teams = desk.teams_of(session, private, message.sender_id)
+    if not teams:
+        return [OutgoingMessage(desk.NO_TEAM)]
+    text = normalize_text(message.text)
+    chosen = registry.resolve(text[1:].lstrip() if text.startswith("/") else text)
+    if chosen is not None and chosen[0].func is desk.team:
+        return [desk.choose(private, teams, chosen[1])]
+    team = desk.chosen(private, teams)
+    if team is None:
+        return [desk.ask(teams)]
+    # The team's book is the team chat's: hold that chat as its own messages are held, so a
+    # worker on the group and one on this private chat never change one customer at once.
+    lock_chat(session, team.chat.platform, team.chat.external_id)
+    replies = handle(session, team.chat, team.member, replace(message, to_me=True), settings, now)
+    return desk.labelled(replies, team) if len(teams) > 1 else replies
 
 
 def handle(

@@ -12,7 +12,7 @@ from bot.messages import OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.format import member_label
 from handlers.grade_tags import grade_choices, grade_of
-from handlers.jobs.base import ChatSettings
+from handlers.jobs.base import NUDGE_MODE, PRIVATE_MODE, ChatSettings
 from handlers.jobs.table import Job, by_name, timed
 from handlers.registry import Group, command
 from models.member import ROLE_MANAGER, ROLE_NAMES, ROLE_REP, Member
@@ -29,7 +29,9 @@ ROLE_WORDS = {
 }
 
 
-LIMIT_KEYS = ("上班时间", "阶段时限", "未跟进天数", "响应时限", "提前提醒")
+LIMIT_KEYS = ("上班时间", "阶段时限", "未跟进天数", "响应时限", "提前提醒", "提醒方式")
+NUDGE_WORDS = {"私聊": PRIVATE_MODE, "群里": "group", "群聊": "group"}
+NO_PRIVATE = "⚠️ 这个平台的机器人不能单独私聊推送给某个人，早间提醒和响应时限提醒仍然发在群里"
 TOGGLES = {"开启": True, "打开": True, "关闭": False}
 
 
@@ -49,7 +51,9 @@ def _summary() -> str:
     titles = "|".join(job.title for job in by_name())
     return (
         f"不带参数查看设置。管理员：经理/销售 @某人 设角色；经理：{times}、上班时间 09:00-18:00、"
-        f"阶段时限 已报价 10（某等级单独设：阶段时限 已报价 A 5）、未跟进天数 3、响应时限 2、提前提醒 15（分钟）、关闭/开启 {titles}"
+        f"阶段时限 已报价 10（某等级单独设：阶段时限 已报价 A 5）、未跟进天数 3、响应时限 2、提前提醒 15（分钟）、"
+        f"提醒方式 私聊|群里（早间提醒和响应时限提醒私聊发给每个销售，日报和升级仍在群里；默认群里）、"
+        f"关闭/开启 {titles}"
     )
 
 
@@ -154,6 +158,18 @@ def _schedule(ctx: Context, key: str, rest: str) -> str:
         days = _count(ctx, rest, "天数")
         own["quiet_days"] = days
         done = f"日报会列出 {days} 个工作日没有跟进的客户"
+    elif key == "提醒方式":
+        mode = NUDGE_WORDS.get(rest.strip())
+        if mode is None:
+            raise ctx.usage("提醒方式请写 私聊 或 群里，例如 /设置 提醒方式 私聊")
+        if mode == PRIVATE_MODE and not ctx.settings.can_send_private(ctx.chat.platform):
+            return NO_PRIVATE
+        own[NUDGE_MODE] = mode
+        done = (
+            "早间提醒和响应时限提醒改为私聊发给每个销售（日报和升级提醒仍发在群里）"
+            if mode == PRIVATE_MODE
+            else "早间提醒和响应时限提醒发在群里"
+        )
     elif key == "提前提醒":
         minutes = _lead_minutes(ctx, rest)
         own["lead_minutes"] = minutes
@@ -221,7 +237,7 @@ def _show(ctx: Context) -> Reply:
     reply.line(
         f"上班时间 {config.office_start:%H:%M}-{config.office_end:%H:%M}｜"
         f"响应时限 {config.sla_hours:g} 个工作小时｜未跟进 {config.quiet_days} 个工作日进日报｜"
-        f"提前提醒 {config.lead_minutes} 分钟"
+        f"提前提醒 {config.lead_minutes} 分钟｜提醒方式 {'私聊' if config.private_nudges else '群里'}"
     )
     limits = "、".join(f"{stage} {days}天" for stage, days in config.stage_limits.items())
     reply.line(f"阶段时限（工作日）：{limits}")

@@ -11,8 +11,8 @@ import socket
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, literal, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
 
@@ -116,3 +116,23 @@ class MaintenanceRun(Base):
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+CHAT_LOCK_CLASS = 0x67656E6B  # advisory lock class for "a worker is handling this chat"
+
+
+def chat_lock_key(platform: Any, chat: Any) -> Any:
+    """The second key of a chat's advisory lock: advisory locks are database-wide, so the schema
+    is part of the key (two deployments, or two test runs, in one database never share a lock)."""
+    return func.hashtext(func.concat(func.current_schema(), ":", platform, ":", chat))
+
+
+def lock_chat(session: Session, platform: str, chat: str) -> None:
+    """Hold a chat for this transaction, as a worker handling it does (waits if another has it).
+
+    PostgreSQL only: on SQLite one dispatcher handles everything, one transaction at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = chat_lock_key(literal(platform), literal(chat))
+    session.execute(select(func.pg_advisory_xact_lock(CHAT_LOCK_CLASS, key)))

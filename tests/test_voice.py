@@ -64,7 +64,7 @@ def wecom(engine, settings, clock, wecom_fake) -> Callable[..., str]:
     crypto = WecomCrypto(WECOM_TOKEN, WECOM_KEY, "")
     count = iter(range(1, 1000))
 
-    def say(text: str, voice: bool = False) -> str:
+    def say(text: str, voice: bool = False, group: bool = False) -> str:
         msgid = f"msg-{next(count)}"
         url = wecom_fake.response_url(f"r{msgid}")
         if voice:
@@ -79,6 +79,9 @@ def wecom(engine, settings, clock, wecom_fake) -> Callable[..., str]:
                 "msgtype": "text",
                 "text": {"content": text},
             }
+            if group:  # in the team's group, addressed to the bot
+                body |= {"chattype": "group", "chatid": "wr_team"}
+                body["text"] = {"content": f"@跟进助手 {text}"}
         enc = crypto.encrypt(json.dumps(body, ensure_ascii=False))
         ts = str(int(runtime.clock().timestamp()))
         query = {"msg_signature": sign(WECOM_TOKEN, ts, NONCE, enc), "timestamp": ts}
@@ -90,6 +93,7 @@ def wecom(engine, settings, clock, wecom_fake) -> Callable[..., str]:
         return str(wecom_fake.responses()[-1].content)
 
     say.runtime = runtime  # type: ignore[attr-defined]
+    say("/我的", group=True)  # zhangsan is in a team: the single chat is his desk on its book
     return say
 
 
@@ -168,7 +172,10 @@ def _wav(seconds: float = 1.0) -> bytes:
 @pytest.fixture
 def feishu(engine, settings, clock, fake) -> FeishuChat:  # noqa: F811
     configure_feishu(settings, fake)
-    return FeishuChat(Runtime(settings, engine=engine, clock=clock), fake)
+    chat = FeishuChat(Runtime(settings, engine=engine, clock=clock), fake)
+    chat.command("/我的", open_id=ZHANG)  # in the team's group: the private chat is his desk
+    chat.runtime.drain()
+    return chat
 
 
 def _p2p(feishu: FeishuChat, event: dict[str, Any]) -> str:

@@ -24,6 +24,9 @@ Optional capabilities, no-ops unless a platform overrides them:
   request path.
 - ``download_file(chat_id, message_id, file_key, limit)``: the name and bytes of a file someone
   sent (for /导入); raises ``FileFetchError`` with a one-line Chinese reason.
+- ``send_private(item, user_id)``: deliver one message to one person privately (a morning
+  nudge under ``/设置 提醒方式 私聊``). A platform that implements it says so with
+  ``private_sends = True`` on its settings class, so /设置 and the jobs know without the adapter.
 - ``transcribe(chat_id, message_id, file_key, limit)``: the text of a voice note someone sent
   (speech-to-text); raises ``FileFetchError`` with a one-line Chinese reason (e.g. how to turn
   it on).
@@ -101,6 +104,7 @@ class PlatformSettings(ABC):
 
     secret_keys: ClassVar[tuple[str, ...]] = ()
     url_keys: ClassVar[tuple[str, ...]] = ()
+    private_sends: ClassVar[bool] = False  # the adapter implements send_private
 
     @property
     @abstractmethod
@@ -143,6 +147,10 @@ class Adapter(ABC):
     def long_connection_problem(self) -> str:
         """Why the long connection is not up (reconnecting, kicked out…); '' when it is."""
         return ""
+
+    def send_private(self, item: OutboundItem, user_id: str) -> SendResult:
+        """Deliver one message to ``user_id`` privately; platforms without it fail for good."""
+        return SendResult(ok=False, permanent=True, error=f"{self.platform}: no private sends")
 
     def member_names(self, chat_id: str) -> dict[str, str] | None:
         """user id → display name for a chat's members; None when the platform cannot tell."""

@@ -64,7 +64,23 @@ log = logging.getLogger(__name__)
 PLATFORM = "feishu"
 RATE_LIMITED = {99991400, 230020, 11232}
 # Errors no retry can fix: bot not in the chat, no permission, chat gone, bad content.
-PERMANENT = {230001, 230002, 230006, 230013, 230017, 230027, 230034, 232009, 99991672, 99991679}
+# 230013 user outside the app's availability, 230029 resigned, 230038 cross-tenant, 230053 the
+# user stopped the bot: a private send that can never succeed.
+PERMANENT = {
+    230001,
+    230002,
+    230006,
+    230013,
+    230017,
+    230029,
+    230038,
+    230053,
+    230027,
+    230034,
+    232009,
+    99991672,
+    99991679,
+}
 # Replying to a message that is gone: post to the chat instead.
 REPLY_TARGET_GONE = {230011, 231003, 230003}
 WINDOW = 1.1  # seconds: Feishu's limits are per second
@@ -476,18 +492,29 @@ class FeishuAdapter(Adapter):
 
     def send(self, item: OutboundItem) -> SendResult:
         """Reply in thread to a command, or post to the chat; honours Feishu's rate limits."""
-        grant = acquire_all([(self._per_chat, item.chat_id), (self._per_app, "")], max_sleep=1.0)
+        return self._limited(item.chat_id, item, "")
+
+    def send_private(self, item: OutboundItem, user_id: str) -> SendResult:
+        """Message one person (their open_id) privately: the bot's p2p chat with them."""
+        return self._limited(f"open_id:{user_id}", item, user_id)
+
+    def _limited(self, slot: str, item: OutboundItem, user_id: str) -> SendResult:
+        """One send within Feishu's rate limits (per chat or per user, and per app)."""
+        grant = acquire_all([(self._per_chat, slot), (self._per_app, "")], max_sleep=1.0)
         if grant.wait:
             return SendResult(
                 ok=False, retry_after=grant.wait, deferred=True, error="local rate limit"
             )
         try:
-            return self._send(item)
+            return self._send(item, user_id)
         finally:
             grant.settle()
 
-    def _send(self, item: OutboundItem) -> SendResult:
-        """Reply or post (the rate-limit slot is already taken); a file is uploaded first."""
+    def _send(self, item: OutboundItem, user_id: str = "") -> SendResult:
+        """Reply, post to the chat, or (``user_id``) post to one person; a file is uploaded first.
+
+        The rate-limit slot is already taken.
+        """
         if item.message.file is not None:
             file_key, failed = self._upload(item)
             if failed is not None:
@@ -495,7 +522,7 @@ class FeishuAdapter(Adapter):
             msg_type, content = "file", json.dumps({"file_key": file_key})
         else:
             msg_type, content = self.render(item.message)
-        if item.reply_to and not item.reply_to.startswith("event:"):
+        if item.reply_to and not item.reply_to.startswith("event:") and not user_id:
             result = self._call(
                 self.client().im.v1.message.reply,
                 ReplyMessageRequest.builder()
@@ -515,10 +542,10 @@ class FeishuAdapter(Adapter):
         return self._call(
             self.client().im.v1.message.create,
             CreateMessageRequest.builder()
-            .receive_id_type("chat_id")
+            .receive_id_type("open_id" if user_id else "chat_id")
             .request_body(
                 CreateMessageRequestBody.builder()
-                .receive_id(item.chat_id)
+                .receive_id(user_id or item.chat_id)
                 .msg_type(msg_type)
                 .content(content)
                 .uuid(item.key)

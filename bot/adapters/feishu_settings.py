@@ -13,6 +13,7 @@ class FeishuSettings(PlatformSettings):
 
     secret_keys = ("app_secret", "verification_token", "encrypt_key")
     url_keys = ("domain",)
+    private_sends = True  # im/v1/messages?receive_id_type=open_id (the app's availability range)
 
     app_id: str = ""
     app_secret: str = ""

@@ -52,6 +52,7 @@ from bot.adapters.wecom_ws import (
 )
 from bot.config import BotSettings, Settings
 from bot.messages import (
+    PRIVATE,
     REPLY_TOKEN,
     VOICE,
     Card,
@@ -316,7 +317,7 @@ class WecomAdapter(Adapter):
             sender_name=self.settings.names.get(user_id, ""),
             text=_SPACES.sub(" ", strip_bot_mention(text, self.bot.name)).strip(),
             to_me=True,
-            chat_type="group" if group else "p2p",
+            chat_type="group" if group else PRIVATE,
             platform_data={REPLY_TOKEN: response_url} if response_url else {},
             kind=VOICE if msgtype == "voice" else "message",
         )

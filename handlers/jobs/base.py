@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 
+DESK = "desk"  # chat.settings key marking someone's private chat (handlers.desk): no jobs there
+NUDGE_MODE = "nudge_mode"  # chat.settings key of /设置 提醒方式
+PRIVATE_MODE = "private"
+
+
 def _hhmm(value: str) -> time:
     """'18:00' → time(18, 0)."""
     hour, minute = value.split(":")
@@ -46,6 +51,8 @@ class ChatSettings:
     block_days: int = 0  # [pool]: working days the previous owner may not claim it back
     lead_minutes: int = 15  # a timed follow-up is reminded this long before (/设置 提前提醒)
     grace_hours: float = 2.0  # [jobs]: how late a missed run (or reminder) is still sent
+    # /设置 提醒方式 私聊: nudges and SLA reminders to each rep privately (when the platform can)
+    private_nudges: bool = False
 
     def time_of(self, job: str) -> time:
         """The time of day ``job`` runs at in this chat (its row in the job table has a time key)."""
@@ -74,12 +81,14 @@ class ChatSettings:
             disabled={
                 job.name
                 for job in JOBS
-                if not switches.get(job.name, job.name not in jobs.disabled)
+                if DESK in own or not switches.get(job.name, job.name not in jobs.disabled)
             },
             reclaim_days=dict(settings.pool.reclaim_days),
             block_days=settings.pool.block_days,
             lead_minutes=int(own.get("lead_minutes", jobs.lead_minutes)),
             grace_hours=jobs.grace_hours,
+            private_nudges=own.get(NUDGE_MODE) == PRIVATE_MODE
+            and settings.can_send_private(chat.platform),
         )
 
 

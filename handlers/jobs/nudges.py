@@ -1,4 +1,7 @@
-"""Morning nudges: each rep @-mentioned once with their overdue and due-today customers."""
+"""Morning nudges: each rep @-mentioned once with their overdue and due-today customers.
+
+Under ``/设置 提醒方式 私聊`` each rep gets theirs privately instead, and the group none.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from bot.messages import Card, CardSection, OutgoingMessage, Reply
 from handlers.format import customer_name, cut, fmt_date, fmt_late, member_label
 from handlers.jobs.base import JobContext
 from models import reports
+from models.member import Member
 
 MAX_ITEMS = 10
+TITLE = "☀️ 早上好，今天要跟进的客户"
 
 
 def nudge_line(item: reports.FollowUp, tz: tzinfo | None) -> str:
@@ -31,6 +36,11 @@ def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
             continue
         if not reports.is_away(members[owner_id], ctx.now):  # on leave: left out
             per_rep.setdefault(owner_id, []).append(item)
+    if ctx.config.private_nudges:
+        return [
+            _private_nudge(ctx, members[owner_id], per_rep[owner_id])
+            for owner_id in sorted(per_rep)
+        ]
     reply = Reply()
     sections = []
     for owner_id in sorted(per_rep):
@@ -43,9 +53,20 @@ def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
         sections.append(CardSection(lines=[head, *lines]))
     if not sections:
         return []
-    card = Card(
-        title="☀️ 早上好，今天要跟进的客户", sections=sections, subtitle=fmt_date(ctx.now.date())
-    )
+    card = Card(title=TITLE, sections=sections, subtitle=fmt_date(ctx.now.date()))
     message = reply.build()
     message.card = card
     return [message]
+
+
+def _private_nudge(
+    ctx: JobContext, owner: Member, items: list[reports.FollowUp]
+) -> OutgoingMessage:
+    """The morning nudge of one rep, sent to them privately (/设置 提醒方式 私聊)."""
+    late = sum(1 for item in items if item.overdue)
+    head = f"你今天要跟进 {len(items)} 个客户" + (f"，其中 {late} 个已逾期" if late else "")
+    lines = cut([nudge_line(item, ctx.now.tzinfo) for item in items], MAX_ITEMS)
+    title = f"☀️ 早上好，{ctx.chat.name}今天要跟进的客户" if ctx.chat.name else TITLE
+    card = Card(title=title, sections=[CardSection(lines=[head, *lines])])
+    card.subtitle = fmt_date(ctx.now.date())
+    return OutgoingMessage("\n".join([head, *lines]), card=card, to_user=owner.user_id)

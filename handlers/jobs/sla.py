@@ -1,7 +1,8 @@
 """Response SLA: a customer handed over with /分配 must be touched by its new owner in time.
 
 After ``sla_hours`` working hours without any entry by the owner, the owner is nudged; after
-twice as long, the manager who assigned it. Each level once per assignment. An owner on leave
+twice as long, the manager who assigned it (in the group). Under ``/设置 提醒方式 私聊`` the
+owner's reminder goes to the owner privately. Each level once per assignment. An owner on leave
 (/请假) is not reminded while away; the manager still is. Which deals are
 waiting is ``models.reports.untouched_assignments`` (open deals only).
 """
@@ -26,6 +27,7 @@ def build_sla(ctx: JobContext) -> list[OutgoingMessage]:
     members = reports.members_by_id(ctx) if waiting else {}
     reply = Reply()
     owner_lines: list[str] = []
+    private: list[OutgoingMessage] = []
     manager_lines: list[str] = []
     for deal in waiting:
         owner = members.get(deal.owner_id) if deal.owner_id is not None else None
@@ -40,7 +42,15 @@ def build_sla(ctx: JobContext) -> list[OutgoingMessage]:
             levels = [level for level in levels if level != 1]
         fresh = [level for level in levels if ctx.claim(f"c{deal.id}:{stamp}:L{level}")]
         name = customer_name(deal.name)
-        if 1 in fresh:
+        if 1 in fresh and ctx.config.private_nudges:
+            private.append(
+                OutgoingMessage(
+                    f"⏰ {ctx.chat.name or '团队群'}分配给你的 {name} 已超过 {_fmt_hours(sla)} "
+                    "个工作小时没有跟进，请尽快联系并用 /跟进 记录",
+                    to_user=owner.user_id,
+                )
+            )
+        elif 1 in fresh:
             owner_lines.append(
                 f"{reply.mention(owner.user_id, member_label(owner))} {name} 分配给你已超过 "
                 f"{_fmt_hours(sla)} 个工作小时，请尽快联系并用 /跟进 记录"
@@ -57,7 +67,7 @@ def build_sla(ctx: JobContext) -> list[OutgoingMessage]:
     if manager_lines:
         sections.append(CardSection(heading="升级给经理", lines=manager_lines))
     if not sections:
-        return []
+        return private
     message = reply.build()
     message.card = Card(title="⏰ 新分配的客户还没有跟进", sections=sections)
-    return [message]
+    return [*private, message]

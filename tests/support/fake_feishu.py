@@ -17,6 +17,9 @@ Endpoints (all answers carry ``X-Tt-Logid``; every endpoint except the token one
   ``ObtainAccessTokenException``).
 * ``POST /open-apis/im/v1/messages?receive_id_type=...`` (create) and
   ``POST /open-apis/im/v1/messages/{message_id}/reply`` (reply) — recorded as :class:`Sent`.
+  ``receive_id_type`` is one of ``chat_id``, ``open_id``, ``user_id``, ``union_id``, ``email``
+  (else 99992402); ``open_id`` etc. is a private message to that user (``sent_to_user``), and
+  ``permanent_error(open_id, 230013, …)`` plays a user outside the app's availability range.
 * ``GET /open-apis/im/v1/chats/{chat_id}/members`` — from ``fake.members``; paginates by ``page_size``
   (``page_token`` is the offset). A chat missing from ``members`` → HTTP 400
   ``{"code": 232011, "msg": "Operator can NOT be out of the chat."}``.
@@ -103,6 +106,7 @@ UPLOAD_LIMIT = 30 * 1024 * 1024
 FILE_TYPES = {"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"}
 UUID_WINDOW_S = 3600.0
 TEXT_LIMIT = 150 * 1024
+RECEIVE_ID_TYPES = ("chat_id", "open_id", "user_id", "union_id", "email")
 RICH_LIMIT = 30 * 1024
 
 
@@ -438,6 +442,15 @@ class FakeFeishu:
         """Every message request to ``chat_id`` fails with HTTP 400 and ``code`` until cleared."""
         with self._lock:
             self._permanent[chat_id] = (code, msg)
+
+    def sent_to_user(self, user_id: str) -> list[Sent]:
+        """Messages created for one person privately (any receive_id_type but chat_id)."""
+        with self._lock:
+            return [
+                s
+                for s in self.sent
+                if s.kind == "create" and s.receive_id_type != "chat_id" and s.receive_id == user_id
+            ]
 
     def clear_permanent_error(self, chat_id: str) -> None:
         with self._lock:
@@ -792,7 +805,11 @@ class FakeFeishu:
         self._enforce_limits(limit_key)
 
         msg_type, content_str, uid = body.get("msg_type"), body.get("content"), body.get("uuid")
-        if kind == "create" and (not receive_id_type or not receive_id):
+        if kind == "create" and (
+            receive_id_type not in RECEIVE_ID_TYPES
+            or not isinstance(receive_id, str)
+            or not receive_id
+        ):
             raise _Reply(400, {"code": 99992402, "msg": "field validation failed: receive_id"})
         if not msg_type or not isinstance(content_str, str):
             raise _Reply(
