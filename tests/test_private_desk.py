@@ -355,3 +355,31 @@ def test_a_private_message_waits_for_a_worker_holding_the_team_chat(feishu):
     worker.join(10)
     assert not worker.is_alive()
     assert [c.chat_id for c in rows(feishu, Customer, name="客户B")] == [team_id(feishu)]
+
+
+def test_the_friday_round_goes_privately_and_is_answered_there(feishu, clock):
+    """Under 提醒方式 私聊 the round reaches the rep privately; answered there, it is logged."""
+    from datetime import datetime
+
+    from tests.support.harness import TZ
+
+    in_group(feishu, "/我的", open_id="ou_boss")
+    make_manager(feishu, "ou_boss")
+    assert in_group(feishu, "/设置 提醒方式 私聊", open_id="ou_boss").startswith("✅")
+    clock.now = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)  # Monday
+    in_group(feishu, "/跟进 客户A 报价已发 明天回访")  # due Tuesday: overdue by Friday
+
+    clock.now = datetime(2026, 11, 27, 15, 0, tzinfo=TZ)  # the round, two hours before 周报
+    before = len(feishu.fake.sent)
+    assert "friday_round" in [p.job for p in tick(feishu.runtime, clock())]
+    settle(feishu)
+    (asked,) = feishu.fake.sent_to_user("ou_zhang")
+    assert "周五盘点" in asked.text and "1. 客户A｜逾期" in asked.text
+    assert not [s for s in feishu.fake.sent[before:] if s.chat_id == CHAT and "周五盘点" in s.text]
+
+    clock.now = datetime(2026, 11, 27, 15, 10, tzinfo=TZ)
+    (answer,) = private(feishu, "1 已发合同 下周二签约")
+    assert answer.startswith("📋 周五盘点：已记录 1 条")
+    (customer,) = rows(feishu, Customer)
+    assert customer.chat_id == team_id(feishu)
+    assert [a.text for a in rows(feishu, Activity, kind="follow_up")][-1] == "已发合同 下周二签约"

@@ -11,6 +11,7 @@ lists who answered (their follow-ups since the round) and who did not (``round_s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -77,7 +78,7 @@ def build_friday_round(ctx: JobContext) -> list[OutgoingMessage]:
         if rep is None or reports.is_away(rep, ctx.now) or not ctx.claim(_item(week, owner_id)):
             continue
         asked = list(customers.items())[:MAX_ITEMS]
-        messages.append(_deliver(rep, _message(rep, asked, len(customers))))
+        messages.append(_deliver(ctx, rep, _message(rep, asked, len(customers))))
         open_round(rep, week, [(cid, name) for cid, (name, _) in asked], expires)
     return messages
 
@@ -98,8 +99,14 @@ def _message(rep: Member, asked: list[tuple[int, tuple[str, str]]], total: int) 
     return reply.build()
 
 
-def _deliver(rep: Member, message: OutgoingMessage) -> OutgoingMessage:
-    """The hook for private delivery: for now the round goes to the group with an @ of ``rep``."""
+def _deliver(ctx: JobContext, rep: Member, message: OutgoingMessage) -> OutgoingMessage:
+    """In the group with an @ of ``rep``, or to the rep privately under /设置 提醒方式 私聊.
+
+    Answered privately, the lines reach the same open round: the desk acts as the rep's member
+    of this team chat (``handlers.desk``).
+    """
+    if ctx.config.private_nudges:
+        return replace(message, to_user=rep.user_id)
     return message
 
 
