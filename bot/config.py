@@ -270,7 +270,7 @@ class Settings:
     def can_send_private(self, platform: str) -> bool:
         """Whether the platform's adapter can message one person privately (send_private)."""
         section = self.platform_sections.get(platform)
-        return section is not None and section.private_sends
+        return section is not None and section.sends_private()
 
     def sections(self) -> dict[str, Any]:
         """Every config section by name: the fixed ones, then each platform's."""

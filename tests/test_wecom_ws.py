@@ -24,7 +24,7 @@ from bot.messages import OutgoingMessage
 from bot.runtime import Runtime
 from bot.scheduler import tick
 from models.pipeline import Inbox, Outbox
-from tests.support.fake_wecom_ws import AUTH_REFUSED, CHAT, FakeWecomWS
+from tests.support.fake_wecom_ws import AUTH_REFUSED, CHAT, USER, FakeWecomWS
 from tests.support.serving import genjin_serve
 
 COMMAND = "/跟进 客户A 报价已发 明天回访"
@@ -282,3 +282,24 @@ def test_a_message_the_database_refuses_is_held_and_retried_not_lost() -> None:
     waits.clear()
     assert store_patiently(down, message, give_up_after=20, sleep=waits.append) is False
     assert sum(waits) >= 20 and max(waits) == 15.0
+
+
+def test_private_nudges_go_to_the_rep_over_the_long_connection(fake, engine, clock):
+    """Over the long connection the robot can post to one person: 提醒方式 私聊 works there."""
+    settings = load_settings(env={**_env(fake), "GENJIN_BOT_ADMINS": USER})
+    runtime = Runtime(settings, engine=engine, clock=clock)
+    adapter = runtime.adapters["wecom"]
+    assert adapter.start_long_connection(runtime.receive) is not None
+    try:
+        fake.wait_connected()
+        fake.push_message("/设置 提醒方式 私聊")
+        fake.push_message("/跟进 客户A 报价已发 明天回访")  # due Saturday: overdue on Monday
+        _pump(runtime, fake, 2)
+        assert fake.sent[0].text.startswith("✅")
+        clock.advance(days=2, hours=23.5)  # Monday 09:30
+        assert "morning_nudges" in [p.job for p in tick(runtime)]
+        _pump(runtime, fake, 3)
+        (nudge,) = fake.sent[2:]
+        assert (nudge.kind, nudge.chat_id) == ("send", USER) and "客户A" in nudge.text
+    finally:
+        adapter.stop_long_connection()

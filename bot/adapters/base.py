@@ -115,6 +115,10 @@ class PlatformSettings(ABC):
         """Cross-field checks, raising ``bot.config.ConfigError`` naming the key."""
         return None
 
+    def sends_private(self) -> bool:
+        """Whether, as configured, the adapter can message one person (``send_private``)."""
+        return self.private_sends
+
 
 class Adapter(ABC):
     """A chat platform: webhook parser, sender, and optional capabilities (see the module doc)."""

@@ -417,6 +417,20 @@ class WecomAdapter(Adapter):
         }
         return classify("aibot_send_msg", *ws.post("aibot_send_msg", body), WS_PERMANENT)
 
+    def send_private(self, item: OutboundItem, user_id: str) -> SendResult:
+        """To one person: ``aibot_send_msg`` to their userid, over the long connection only."""
+        if self.settings.mode != "ws":
+            error = 'wecom: the callback robot cannot post to one person (mode = "ws" can)'
+            return SendResult(ok=False, permanent=True, error=error)
+        if self.ws is None:
+            return classify("send", "not sent", {}, WS_PERMANENT)
+        body = {
+            "chatid": user_id,
+            "msgtype": "markdown",
+            "markdown": {"content": render_markdown(item.message, WEBHOOK_LIMIT, False)},
+        }
+        return classify("aibot_send_msg", *self.ws.post("aibot_send_msg", body), WS_PERMANENT)
+
     # -- sending -----------------------------------------------------------------------------
     def send(self, item: OutboundItem) -> SendResult:
         """Reply through the response_url when there is one, else the chat's push webhook.

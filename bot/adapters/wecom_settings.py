@@ -14,6 +14,7 @@ class WecomSettings(PlatformSettings):
 
     secret_keys = ("token", "encoding_aes_key", "secret", "chats")  # chats: webhook keys
     url_keys = ("domain", "ws_url")
+    private_sends = True  # over the long connection only: aibot_send_msg to a userid
 
     token: str = ""
     encoding_aes_key: str = ""
@@ -33,6 +34,10 @@ class WecomSettings(PlatformSettings):
         if self.mode == "ws":
             return bool(self.bot_id)
         return bool(self.token and self.encoding_aes_key)
+
+    def sends_private(self) -> bool:
+        """Only the long connection can post to one person (the callback robot cannot)."""
+        return self.mode == "ws"
 
     def webhook_key(self, chat_id: str) -> str:
         """The push-webhook key configured for a chat ('' when none)."""

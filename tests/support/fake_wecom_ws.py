@@ -62,6 +62,7 @@ class FakeWecomWS:
         self.bot_id = bot_id
         self.secret = secret
         self.chats = {CHAT}
+        self.users = {USER}  # a single chat's chatid is the userid
         self.refuse_connections = False
         self.ignore_pings = False
         self.unacked: set[str] = set()  # commands recorded but never acked (a lost answer)
@@ -179,7 +180,7 @@ class FakeWecomWS:
                 self.sent.append(Sent("reply", rid, self._callbacks[rid], text, body))
                 return {}
             chat = str(body.get("chatid", ""))
-            if chat not in self.chats:
+            if chat not in self.chats and chat not in self.users:
                 return {"errcode": 93006, "errmsg": "invalid chatid"}
             text = str((body.get("markdown") or {}).get("content", ""))
             self.sent.append(Sent("send", rid, chat, text, body))
