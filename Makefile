@@ -25,8 +25,11 @@ run: $(STAMP)
 
 # make test: everything but the `slow` end-to-end suites (under 3 minutes); make test-slow: those;
 # make test-all: both. PostgreSQL too when GENJIN_TEST_DATABASE_URL is set.
+# One worker more than cores: many tests wait on PostgreSQL or a local fake server.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -n auto --durations=10 -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=10 -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n auto --durations=10 -m slow $(PYTEST_ARGS)

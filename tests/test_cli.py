@@ -15,6 +15,9 @@ import pytest
 from tests.support.harness import PG_URL
 from tests.support.pgschema import pg_schema
 
+# Every test here runs the real `genjin` command in a new process (a second or more each).
+pytestmark = pytest.mark.slow
+
 
 def run(
     args: list[str], db: str, cwd: Path, check: bool = True, **env: str

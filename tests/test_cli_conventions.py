@@ -40,6 +40,7 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return dict(action.choices)
 
 
+@pytest.mark.slow  # a real genjin process
 def test_version_prints_the_installed_package_version(tmp_path):
     out = genjin("--version", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -61,6 +62,7 @@ def test_global_options_work_before_and_after_the_command(command):
     assert before.command == after.command == command[0]
 
 
+@pytest.mark.slow  # a real genjin process
 def test_db_given_before_the_command_is_the_database_used(tmp_path):
     before, after, ignored = tmp_path / "before.db", tmp_path / "after.db", tmp_path / "env.db"
     env = {"GENJIN_DATABASE_URL": f"sqlite:///{ignored}"}
@@ -130,6 +132,7 @@ def test_scheduler_and_alembic_chatter_is_off_after_start_up_configuration(resto
     assert migration.filter(record("Running upgrade 0004 -> 0005, outbox indexes"))
 
 
+@pytest.mark.slow  # a real genjin process
 def test_serve_prints_the_sandbox_address_last_and_no_scheduler_lines(tmp_path):
     from tests.support.serving import genjin_serve
 

@@ -109,6 +109,7 @@ def _genjin(args: list[str], cwd: Path, mask: int) -> subprocess.CompletedProces
     return result
 
 
+@pytest.mark.slow  # real genjin processes
 @pytest.mark.parametrize("mask", [0o022, 0o000], ids=["umask022", "umask000"])
 def test_cli_database_and_backup_are_private(tmp_path, mask):
     _genjin(["say", "--chat", "c", "--as", "张三", "/跟进 华为 报价已发"], tmp_path, mask)
