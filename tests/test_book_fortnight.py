@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
 from models.book_read import read_book
+from tests.support.cli import GenjinCli
 
 CHAT = "销售一组"
 CONFIG = """\
@@ -29,38 +29,11 @@ LEADS = ["比亚迪", "宁德时代", "格力电器", "美的集团", "海尔智
 LEADS += ["联想集团", "中兴通讯", "大疆创新", "顺丰速运", "京东方"]
 
 
-class Team:
+class Team(GenjinCli):
     """`genjin` on one SQLite file, run in this process, with 老板 as admin."""
 
     def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.tmp_path, self.capsys = tmp_path, capsys
-        self.db = f"sqlite:///{tmp_path}/fortnight.db"
-        self.config = tmp_path / "config.toml"
-        self.config.write_text(CONFIG, encoding="utf-8")
-        self.scripts = 0
-
-    def run(self, *args: str) -> str:
-        """One command's standard output (it must succeed)."""
-        self.capsys.readouterr()
-        code = main([*args, "--db", self.db, "--config", str(self.config)])
-        out = self.capsys.readouterr()
-        assert code == 0, out.err
-        return out.out
-
-    def say(self, day: str, *lines: tuple[str, str, str]) -> list[str]:
-        """(time, who, text) lines of one day through `say --script`; one reply text each."""
-        self.scripts += 1
-        script = self.tmp_path / f"book_fortnight_{self.scripts}.jsonl"
-        rows = [
-            {"chat": CHAT, "as": who, "text": text, "at": f"{day}T{hhmm}"}
-            for hhmm, who, text in lines
-        ]
-        script.write_text(
-            "\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8"
-        )
-        out = [json.loads(line) for line in self.run("say", "--script", str(script)).splitlines()]
-        assert len(out) == len(rows)
-        return ["\n".join(r["text"] for r in o["replies"]) for o in out]
+        super().__init__(f"sqlite:///{tmp_path}/fortnight.db", tmp_path, capsys, CONFIG, CHAT)
 
     def one(self, day: str, hhmm: str, who: str, text: str) -> str:
         """One message's reply."""

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.config import Settings
 from models.calendar import calendar_from_settings
 from models.stages import LADDER, LOST
+from tests.support.cli import GenjinCli
 from tests.support.harness import PG_URL, TZ
 from tests.support.pgschema import pg_schema
 from tests.test_one_truth import (
@@ -45,37 +45,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield schema.url
 
 
-class Genjin:
+class Genjin(GenjinCli):
     """The `genjin` command line, run in this process on one database with 老板 as admin."""
 
     def __init__(self, db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.db, self.tmp_path, self.capsys = db, tmp_path, capsys
-        self.config = tmp_path / "config.toml"
-        self.config.write_text('[bot]\nadmins = ["老板"]\n', encoding="utf-8")
-        self.scripts = 0
-
-    def run(self, *args: str) -> str:
-        """Run one command; its standard output (it must succeed)."""
-        self.capsys.readouterr()
-        code = main([*args, "--db", self.db, "--config", str(self.config)])
-        out = self.capsys.readouterr()
-        assert code == 0, out.err
-        return out.out
-
-    def say(self, day: str, *lines: tuple[str, str, str]) -> list[str]:
-        """Replay (time, who, text) lines of one day with `say --script`; one reply text each."""
-        self.scripts += 1
-        script = self.tmp_path / f"day{self.scripts}.jsonl"
-        rows = [
-            {"chat": CHAT, "as": who, "text": text, "at": f"{day}T{hhmm}"}
-            for hhmm, who, text in lines
-        ]
-        script.write_text(
-            "\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8"
-        )
-        out = [json.loads(line) for line in self.run("say", "--script", str(script)).splitlines()]
-        assert len(out) == len(rows)
-        return ["\n".join(r["text"] for r in o["replies"]) for o in out]
+        super().__init__(db, tmp_path, capsys, '[bot]\nadmins = ["老板"]\n', CHAT)
 
     def tick(self, moment: str) -> dict[str, str]:
         """`genjin tick --at`: what each job posted, by job name."""
