@@ -94,6 +94,19 @@ PARENT_ID = "parent_id"
 # one (WeCom); otherwise FILE_KEY names the audio, transcribed through FileNeeded(transcribe=True).
 VOICE = "voice"
 
+# A tap on a card (IncomingMessage.kind ACTION): ``platform_data`` holds ACTION_VERB (Button.action),
+# ACTION_TARGET (Button.target), ACTION_ARG (Button.arg), ACTION_CARD (the platform message id of
+# the card tapped, '' when unknown) and each submitted form value as FORM_PREFIX + field name
+# (dates as YYYY-MM-DD). ``message_id`` is the platform's id of the callback (deduplicated like a
+# message id); ``sender_id`` the operator from the signed callback; ``text`` a readable line for
+# logs ("[卡片] ✅ 已跟进"), never parsed.
+ACTION = "action"
+ACTION_VERB = "action"
+ACTION_TARGET = "target"
+ACTION_ARG = "arg"
+ACTION_CARD = "card_message_id"
+FORM_PREFIX = "form."
+
 # IncomingMessage.chat_type of a private (one-to-one) chat with the bot: Feishu p2p, WeCom single.
 PRIVATE = "p2p"
 
@@ -175,13 +188,109 @@ class Table:
     rows: list[list[str]]
 
 
+# Card actions: what a Button does (Button.action). The handlers (handlers/card_actions.py) turn
+# each into the typed command it stands for; adapters only carry the verb back.
+ACT_DONE = "done"  # ✅ 已跟进: log a follow-up (form: note, next date, stage)
+ACT_SNOOZE = "snooze"  # ⏰ 推到明天 / 下周一: move the next follow-up (arg: "tomorrow" | "monday")
+ACT_CLAIM = "claim"  # 🙋 我来跟: take the customer
+ACT_LOSE = "lose"  # ❌ 输单 (form: reason)
+ACT_OPEN = "open"  # show a button's form (platforms that cannot hold every form open at once)
+
+# Form field kinds (Field.kind).
+FIELD_TEXT = "text"
+FIELD_DATE = "date"  # a date picker; the submitted value is YYYY-MM-DD
+FIELD_SELECT = "select"  # one of Field.options; the submitted value is the option's value
+
+
+@dataclass
+class Option:
+    """One choice of a select field: the value submitted and the label shown."""
+
+    value: str
+    label: str
+
+
+@dataclass
+class Field:
+    """One input of a form; ``name`` is its key in the submitted values."""
+
+    name: str
+    label: str
+    kind: str = FIELD_TEXT
+    options: list[Option] = field(default_factory=list)
+    placeholder: str = ""
+    required: bool = False
+    default: str = ""
+
+
+@dataclass
+class Form:
+    """Inputs submitted together with their button's action."""
+
+    fields: list[Field]
+    submit: str = "提交"
+
+
+@dataclass
+class Button:
+    """A tap on a card: ``action`` (ACT_*) on ``target`` (a customer id, as text), with ``arg``.
+
+    Nothing in a button is trusted beyond naming the action and its customer: who tapped comes
+    from the platform's signed callback, and the handlers check permissions as for typed commands.
+    ``form``: the button opens (or carries) a form whose values come back with the action.
+    ``style``: "default" | "primary" | "danger".
+    """
+
+    label: str
+    action: str
+    target: str = ""
+    arg: str = ""
+    style: str = "default"
+    form: Form | None = None
+
+
+@dataclass
+class Series:
+    """One named line of numbers in a chart, one value per label."""
+
+    name: str
+    values: list[float]
+
+
+# Chart kinds (Chart.kind).
+CHART_FUNNEL = "funnel"  # one series: count per stage, in stage order
+CHART_BAR = "bar"  # one or more series per label (e.g. per rep: done vs target)
+CHART_LINE = "line"  # one or more series over labels (e.g. weeks)
+
+
+@dataclass
+class Chart:
+    """A chart described once; Feishu renders a VChart spec, WeCom text bars, the sandbox SVG.
+
+    The numbers must come from the same report query as the card's text, so both agree.
+    """
+
+    kind: str
+    title: str
+    labels: list[str]
+    series: list[Series]
+    unit: str = ""
+
+
 @dataclass
 class CardSection:
-    """One block of a card: a heading, text lines (may hold mention tokens) and/or a table."""
+    """One block of a card: a heading, text lines (may hold mention tokens) and/or a table.
+
+    ``key`` names the block for updates in place (e.g. ``customer:42``: the row of one customer);
+    ``buttons`` are its actions; ``chart`` a chart shown after its lines and table.
+    """
 
     heading: str = ""
     lines: list[str] = field(default_factory=list)
     table: Table | None = None
+    key: str = ""
+    buttons: list[Button] = field(default_factory=list)
+    chart: Chart | None = None
 
 
 @dataclass
@@ -191,6 +300,72 @@ class Card:
     title: str
     sections: list[CardSection] = field(default_factory=list)
     subtitle: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe dict (the outbox row keeps it, so a tap can update the card later)."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Card:
+        """Rebuild from ``to_payload`` (rows stored before buttons and charts too)."""
+        return cls(
+            data["title"],
+            [_section_from(s) for s in data.get("sections", [])],
+            data.get("subtitle", ""),
+        )
+
+
+def _section_from(data: dict[str, Any]) -> CardSection:
+    table = Table(**data["table"]) if data.get("table") else None
+    chart = data.get("chart")
+    return CardSection(
+        heading=data.get("heading", ""),
+        lines=list(data.get("lines", [])),
+        table=table,
+        key=data.get("key", ""),
+        buttons=[_button_from(b) for b in data.get("buttons", [])],
+        chart=(
+            Chart(
+                chart["kind"],
+                chart["title"],
+                list(chart["labels"]),
+                [Series(x["name"], list(x["values"])) for x in chart["series"]],
+                chart.get("unit", ""),
+            )
+            if chart
+            else None
+        ),
+    )
+
+
+def _button_from(data: dict[str, Any]) -> Button:
+    form = data.get("form")
+    return Button(
+        data["label"],
+        data["action"],
+        data.get("target", ""),
+        data.get("arg", ""),
+        data.get("style", "default"),
+        (
+            Form(
+                [
+                    Field(
+                        f["name"],
+                        f["label"],
+                        f.get("kind", FIELD_TEXT),
+                        [Option(**o) for o in f.get("options", [])],
+                        f.get("placeholder", ""),
+                        bool(f.get("required", False)),
+                        f.get("default", ""),
+                    )
+                    for f in form["fields"]
+                ],
+                form.get("submit", "提交"),
+            )
+            if form
+            else None
+        ),
+    )
 
 
 @dataclass
@@ -215,6 +390,10 @@ class OutgoingMessage:
     ``to_user``: a platform user id; the message goes to that person privately (the adapter's
     ``send_private``) instead of the chat. Only jobs set it, and only for a platform whose
     settings say it can (``PlatformSettings.private_sends``).
+    ``update_of``: the platform message id of a card this message replaces in place (the card
+    someone tapped); ``toast``: a short notice for the person who tapped, ``toast_kind`` one of
+    "success" | "info" | "warning" | "error". Both are set only in answers to a card action
+    (IncomingMessage kind ACTION).
     """
 
     text: str
@@ -222,6 +401,9 @@ class OutgoingMessage:
     card: Card | None = None
     file: Attachment | None = None
     to_user: str = ""
+    update_of: str = ""
+    toast: str = ""
+    toast_kind: str = "success"
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe dict for the outbox row."""
@@ -231,19 +413,16 @@ class OutgoingMessage:
     def from_payload(cls, payload: dict[str, Any]) -> OutgoingMessage:
         """Rebuild from an outbox row."""
         card = payload.get("card")
-        if card is not None:
-            sections = []
-            for s in card.get("sections", []):
-                table = Table(**s["table"]) if s.get("table") else None
-                sections.append(CardSection(s.get("heading", ""), list(s.get("lines", [])), table))
-            card = Card(card["title"], sections, card.get("subtitle", ""))
         file = payload.get("file")
         return cls(
             text=payload.get("text", ""),
             mentions=[Mention(**m) for m in payload.get("mentions", [])],
-            card=card,
+            card=Card.from_payload(card) if card is not None else None,
             file=Attachment(**file) if file else None,
             to_user=str(payload.get("to_user") or ""),
+            update_of=str(payload.get("update_of") or ""),
+            toast=str(payload.get("toast") or ""),
+            toast_kind=str(payload.get("toast_kind") or "success"),
         )
 
 

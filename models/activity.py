@@ -69,6 +69,10 @@ _KIND_LABELS = {
 }
 
 
+SOURCE_CHAT = "chat"  # Activity.source: typed in the chat (or said by `genjin say`)
+SOURCE_CARD = "card"  # Activity.source: a tap on a card's button or form
+
+
 class Activity(Base):
     """One logged event; ``changes`` holds {field: [old, new]} so an entry can be undone."""
 
@@ -90,6 +94,8 @@ class Activity(Base):
     next_follow_up_at: Mapped[datetime | None]
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     entry_key: Mapped[str] = mapped_column(String(200), index=True)
+    # Where the entry came from: SOURCE_CHAT (a typed line), SOURCE_CARD (a tap on a card)…
+    source: Mapped[str] = mapped_column(String(16), default=SOURCE_CHAT, server_default=SOURCE_CHAT)
     created_at: Mapped[datetime] = mapped_column(index=True)
     undone_at: Mapped[datetime | None]
 

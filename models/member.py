@@ -30,6 +30,8 @@ class Member(Base):
     pending: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     away_until: Mapped[datetime | None]  # /请假: away up to this moment (exclusive); None = here
+    # The board links of this member carry this number; /看板 重置 raises it, revoking them all.
+    board_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def display(self) -> str:

@@ -31,6 +31,20 @@ Optional capabilities, no-ops unless a platform overrides them:
   (speech-to-text); raises ``FileFetchError`` with a one-line Chinese reason (e.g. how to turn
   it on).
 
+Card actions (one tap instead of one line; see ``bot.messages`` ACTION, Button, Form, Chart):
+
+- ``parse_request`` (and the long connection) turn a verified card callback into an
+  ``IncomingMessage`` of kind ACTION: the operator from the signed callback, the callback's id as
+  ``message_id``, the button's verb/target/arg and the form's values in ``platform_data``.
+- The runtime stores it like any message and waits briefly for its replies
+  (``Runtime.receive_action``); ``action_response(message, replies)`` then builds the webhook's
+  answer (Feishu: toast + the updated card within 3 s; WeCom: the passive reply within 5 s).
+  ``replies`` is None when they were not ready in time: answer "已收到" and the sender delivers
+  them later. On the long connection, ``receive`` returns the same ``replies`` for an ACTION.
+- ``send`` of a message with ``update_of`` replaces that card in place (Feishu PATCH, WeCom
+  update through the response path the platform gives); a toast that could not be shown inline
+  is sent as a short text to the chat naming the operator, or dropped where the card says it.
+
 A message with a file (``OutgoingMessage.file``) arrives with its bytes in
 ``OutboundItem.file_data``; a platform that cannot post files sends its text.
 """
@@ -137,6 +151,13 @@ class Adapter(ABC):
     @abstractmethod
     def send(self, item: OutboundItem) -> SendResult:
         """Deliver one message; must not raise for platform errors (return a SendResult)."""
+
+    def action_response(
+        self, message: IncomingMessage, replies: list[OutgoingMessage] | None
+    ) -> Response | None:
+        """The webhook's answer to a card tap once its replies are known (None: keep
+        ``parse_request``'s answer). ``replies`` None: not ready in time (see the module doc)."""
+        return None
 
     def start_long_connection(
         self, receive: Callable[[IncomingMessage], object]
