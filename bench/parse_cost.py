@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.adapters.console import parse_console
@@ -97,7 +98,8 @@ def timed(
 ) -> list[float]:
     """Wall times in ms of ``runs`` calls (single thread: wall ≈ CPU).
 
-    ``vary`` appends a different dateless tag each run, so no cache answers a repeated text.
+    ``vary`` appends a different dateless tag each run, so no cache (models.memo) answers a
+    repeated text.
     """
     rng = random.Random(len(text))
     out = []
@@ -126,8 +128,11 @@ def pipeline(heavy: int) -> None:
     client = create_app(runtime=runtime).test_client()
     words = "明天回访 下周三开会 12月5日签约 下午3点到 五日内答复 十点左右电话 正月十五前后 "
     note = "/跟进 华为 " + (words + "明天 " * 2000)[:5000]
-    for i in range(heavy):
-        runtime.receive(parse_console("一组", "张三", note, f"heavy-{i}"))
+    for i in range(heavy):  # each note differs, so each is parsed (models.memo remembers)
+        text = note[:-8] + " ref" + "abcdefghijklmnop"[i % 16] * 4
+        runtime.receive(parse_console("一组", "张三", text, f"heavy-{i}"))
+    holds = _watch_write_lock(runtime)
+    locked_parses = _watch_parses(runtime)
     done = threading.Event()
 
     def dispatch() -> None:
@@ -160,6 +165,51 @@ def pipeline(heavy: int) -> None:
         f"  another chat's command: stored in {receive_ms:.1f} ms, "
         f"answered {answered_ms:.0f} ms after it was sent"
     )
+    print(f"  SQLite write lock held per transaction ({len(holds)}): {figures(holds)}")
+    print(
+        f"  date/amount parses: {len(locked_parses)}, "
+        f"of which under the write lock: {sum(locked_parses)}"
+    )
+
+
+def _watch_parses(runtime: Runtime) -> list[bool]:
+    """For each date or amount parse from now on: was the write lock held? (see models.memo)."""
+    from models import dates, money
+    from models.db import holds_write_lock
+
+    seen: list[bool] = []
+    for module, name in ((dates, "_read"), (money, "_lex")):
+        original = getattr(module, name)
+
+        def watched(*args: object, _original: Any = original, **kwargs: object) -> object:
+            seen.append(holds_write_lock(runtime.engine))
+            return _original(*args, **kwargs)
+
+        setattr(module, name, watched)
+    return seen
+
+
+def _watch_write_lock(runtime: Runtime) -> list[float]:
+    """Every hold of the process's SQLite write lock, in ms, from now on."""
+    from models.db import WRITE_LOCKS
+
+    lock = WRITE_LOCKS[runtime.engine]
+    holds: list[float] = []
+    started: dict[int, float] = {}
+    acquire, release = lock.acquire, lock.release
+
+    def timed_acquire() -> None:
+        acquire()
+        started.setdefault(threading.get_ident(), time.perf_counter())
+
+    def timed_release() -> None:
+        me = threading.get_ident()
+        if lock._depth == 1 and me in started:
+            holds.append((time.perf_counter() - started.pop(me)) * 1000)
+        release()
+
+    lock.acquire, lock.release = timed_acquire, timed_release  # type: ignore[method-assign]
+    return holds
 
 
 def _answered(runtime: Runtime, message_id: str) -> bool:
@@ -185,7 +235,7 @@ def main() -> None:
         samples += timed(find_when, text, args.runs, vary=True)
     print(f"ordinary notes ({len(ORDINARY)} x {args.runs}):".ljust(34) + figures(samples))
     for name, (func, text) in adversarial().items():
-        print(f"{name}:".ljust(34) + figures(timed(func, text, max(1, args.runs // 4))))
+        print(f"{name}:".ljust(34) + figures(timed(func, text, max(1, args.runs // 4), True)))
     pipeline(args.heavy)
     print(
         f"reproduce: .venv/bin/python -m bench.parse_cost --runs {args.runs} --heavy {args.heavy}"

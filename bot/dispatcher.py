@@ -30,6 +30,7 @@ from bot.messages import (
 from bot.outbox import enqueue
 from handlers import router
 from models.chat import Chat
+from models.db import rehearsal_engine
 from models.pipeline import (  # noqa: F401 (CHAT_LOCK_CLASS, lock_chat: used by tests)
     CHAT_LOCK_CLASS,
     DONE,
@@ -50,6 +51,9 @@ WELCOME = (
     "发送 /帮助 查看全部命令"
 )
 CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy with
+# Messages at least this long are read once before their transaction (``rehearse``); shorter
+# ones parse in well under a millisecond (docs/benchmarks.md, "Understanding one message").
+REHEARSE_FROM = 80
 
 _CHAT = select(Chat).where(Chat.platform == bindparam("p"), Chat.external_id == bindparam("e"))
 
@@ -73,11 +77,18 @@ def chat_for(session: Session, message: IncomingMessage, settings: Settings, now
     return chat
 
 
-def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: datetime) -> None:
+def handle_row(
+    session: Session,
+    row: Inbox,
+    settings: Settings,
+    clock_now: datetime,
+    rehearsal: bool = False,
+) -> None:
     """Process one claimed inbox row inside the caller's transaction.
 
     The command's own clock is when the message was sent, so "明天" means the same day however
-    late a queued message is processed.
+    late a queued message is processed. ``rehearsal``: a read-only run before the real one
+    (see ``rehearse``): a crash propagates instead of being answered.
     """
     message = IncomingMessage.from_payload(row.payload)
     sent_at = message.sent_at_dt() or row.received_at
@@ -95,7 +106,7 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
         else:
             replies = router.handle(session, chat, sender, message, settings, now)
     except Exception as exc:
-        if is_transient(exc) or isinstance(exc, FileNeeded):
+        if rehearsal or is_transient(exc) or isinstance(exc, FileNeeded):
             raise  # the database is away, or a file is to be fetched: the row stays pending
         log.exception("command crashed on inbox row %s", row.id)
         replies, status = [OutgoingMessage(APOLOGY)], FAILED
@@ -114,6 +125,41 @@ def handle_row(session: Session, row: Inbox, settings: Settings, clock_now: date
     row.status = status
     row.processed_at = clock_now
     row.handled_by = process_name()
+
+
+def rehearse(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> bool:
+    """Read the next long message once, outside any lock, so its text is understood beforehand.
+
+    Parsing a long note costs milliseconds (bounded, see bench/parse_cost.py); no database lock
+    may be held meanwhile. The oldest pending message of ``REHEARSE_FROM`` characters or more is
+    handled in a read-only transaction that takes no lock (``models.db.rehearsal_engine``) and is
+    rolled back, whatever happens; its dates and amounts stay remembered (``models.memo``), so
+    the real run, under the lock, looks them up. True when a rehearsal ran.
+    """
+    engine = sessions.kw["bind"]
+    with _Rehearsal(rehearsal_engine(engine), autoflush=False, expire_on_commit=False) as session:
+        try:
+            row = session.scalars(_OLDEST).first()
+            if row is None or len(str(row.payload.get("text") or "")) < REHEARSE_FROM:
+                return False
+            handle_row(session, row, settings, now, rehearsal=True)
+        except Exception as exc:  # a write refused, a crash: the real run will tell
+            log.debug("rehearsal stopped early: %s", type(exc).__name__)
+        finally:
+            session.rollback()
+    return True
+
+
+class _Rehearsal(Session):
+    """A session whose changes stay in memory: nothing is ever sent to the database.
+
+    A command that creates its customer goes on to read its note as in the real run; what it
+    reads from the database may differ (new rows are not there), which only costs a lookup miss.
+    """
+
+    def flush(self, objects: Any = None) -> None:
+        """Keep the changes in memory (the rehearsal is rolled back anyway)."""
+        return None
 
 
 def _chat_event(
@@ -176,6 +222,7 @@ def process_pending(
     while limit is None or count < limit:
         row_id = None
         try:
+            rehearse(sessions, settings, clock())
             with sessions() as session, session.begin():
                 row = _claim_postgres(session) if postgres else _claim(session)
                 if row is None:

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from models.calendar import WorkCalendar
+from models.memo import remembered
 from models.parsing import fold_for_parsing
 
 __all__ = [
@@ -1320,6 +1321,7 @@ def _read(ctx: _Ctx, original: str) -> tuple[DateReading, list[_Piece]]:
     return DateReading(past=first_past), pieces
 
 
+@remembered
 def read_note(text: str, now: datetime, cal: WorkCalendar | None = None) -> DateReading:
     """What a free-text note says about its next date (the first one from today on).
 
@@ -1334,6 +1336,7 @@ def read_note(text: str, now: datetime, cal: WorkCalendar | None = None) -> Date
 _FILLER = re.compile(r"[\s前左右的之内后以为止]*")
 
 
+@remembered
 def read_exact(
     text: str, now: datetime, cal: WorkCalendar | None = None, *, past: bool = False
 ) -> DateReading:

@@ -6,6 +6,7 @@ import logging
 import os
 import stat
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # that commits back to back (the dispatcher) starves one that needs a quick insert (the
     # webhook). Inside the process, transactions therefore queue on a FIFO lock instead.
     lock = FairLock()
+    WRITE_LOCKS[engine] = lock
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(REHEARSAL):
+            # A rehearsal only reads: no lock, no write intent, and SQLite refuses any write.
+            conn.info["genjin_rehearsal"] = True
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front: no read-to-write upgrade deadlocks between threads.
         lock.acquire()
         conn.info["genjin_lock"] = True
@@ -118,19 +126,56 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     def _end(conn: Any, statement: str) -> None:
         """Finish the transaction on the DBAPI connection, then let the next one in."""
+        driver = conn.connection.driver_connection
+        if conn.info.pop("genjin_rehearsal", False):
+            try:
+                driver.execute("ROLLBACK")  # whatever it did, a rehearsal leaves nothing
+            finally:
+                driver.execute("PRAGMA query_only=OFF")
+            return
         try:
-            conn.connection.driver_connection.execute(statement)
+            driver.execute(statement)
         finally:
             _release(conn.info, lock)
 
     event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
 
-    def _on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
+    def _on_reset(dbapi: Any, record: Any, _state: Any) -> None:
+        if record.info.pop("genjin_rehearsal", False):  # returned mid-rehearsal: writable again
+            try:
+                dbapi.execute("ROLLBACK")
+            finally:
+                dbapi.execute("PRAGMA query_only=OFF")
         _release(record.info, lock)  # a connection returned mid-transaction
 
     event.listen(engine.pool, "reset", _on_reset)
     return engine
+
+
+# The execution option of a rehearsal connection (``rehearsal_engine``): read only, and on SQLite
+# without the process's write lock.
+REHEARSAL = "genjin_rehearsal"
+WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, FairLock] = weakref.WeakKeyDictionary()
+
+
+def rehearsal_engine(engine: Engine) -> Engine:
+    """``engine`` for a read-only run that takes no lock: nothing it writes can be committed.
+
+    SQLite: a deferred transaction with ``PRAGMA query_only`` and without the process's FIFO
+    write lock (readers do not block the writer in WAL mode). PostgreSQL: a READ ONLY
+    transaction; it takes no advisory or row lock.
+    """
+    options: dict[str, Any] = {REHEARSAL: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
+
+
+def holds_write_lock(engine: Engine) -> bool:
+    """Whether the calling thread holds the SQLite write lock of ``engine`` (False elsewhere)."""
+    lock = WRITE_LOCKS.get(engine)
+    return lock is not None and lock.held_by_me()
 
 
 def _release(info: dict[str, Any], lock: FairLock) -> None:
@@ -161,6 +206,11 @@ class FairLock:
             while ticket != self._serving:
                 self._cond.wait()
             self._owner, self._depth = me, 1
+
+    def held_by_me(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        with self._cond:
+            return self._owner == threading.get_ident()
 
     def release(self) -> None:
         """Hand over to the next in line."""

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from models.memo import remembered
+
 MAX_MONEY: Final = Decimal("1e12")  # models.customer.MONEY = Numeric(14, 2) holds < 10**12
 MAX_TEXT: Final = 40  # a longer "amount" is not one; keeps the worst case small
 _CENT: Final = Decimal("0.01")
@@ -868,6 +870,7 @@ def _joins(s: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
     )  # 8000 元, 500 USD, 5万 左右
 
 
+@remembered
 def leading_amount(text: str) -> tuple[Reading | None, str]:
     """The amount that starts ``text`` (None if its first word is not money) and the rest."""
     spans = split_words(text)
@@ -880,6 +883,7 @@ def leading_amount(text: str) -> tuple[Reading | None, str]:
     return reading, text[end:].lstrip(" \t\n,，、;；:：").strip()
 
 
+@remembered
 def find_amounts(text: str) -> list[Mention]:
     """Every amount in free text (numbers with a unit or currency), exact or not, in order."""
     if not text:
