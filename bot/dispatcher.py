@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.messages import (
+    FORM_PREFIX,
     PRIVATE,
     VOICE,
     FileNeeded,
@@ -30,7 +31,7 @@ from bot.messages import (
 from bot.outbox import enqueue
 from handlers import router
 from models.chat import Chat
-from models.db import rehearsal_engine
+from models.db import read_only_engine
 from models.pipeline import (  # noqa: F401 (CHAT_LOCK_CLASS, lock_chat: used by tests)
     CHAT_LOCK_CLASS,
     DONE,
@@ -132,15 +133,15 @@ def rehearse(sessions: sessionmaker[Session], settings: Settings, now: datetime)
 
     Parsing a long note costs milliseconds (bounded, see bench/parse_cost.py); no database lock
     may be held meanwhile. The oldest pending message of ``REHEARSE_FROM`` characters or more is
-    handled in a read-only transaction that takes no lock (``models.db.rehearsal_engine``) and is
+    handled in a read-only transaction that takes no lock (``models.db.read_only_engine``) and is
     rolled back, whatever happens; its dates and amounts stay remembered (``models.memo``), so
     the real run, under the lock, looks them up. True when a rehearsal ran.
     """
     engine = sessions.kw["bind"]
-    with _Rehearsal(rehearsal_engine(engine), autoflush=False, expire_on_commit=False) as session:
+    with _Rehearsal(read_only_engine(engine), autoflush=False, expire_on_commit=False) as session:
         try:
             row = session.scalars(_OLDEST).first()
-            if row is None or len(str(row.payload.get("text") or "")) < REHEARSE_FROM:
+            if row is None or _text_length(row.payload) < REHEARSE_FROM:
                 return False
             handle_row(session, row, settings, now, rehearsal=True)
         except Exception as exc:  # a write refused, a crash: the real run will tell
@@ -148,6 +149,19 @@ def rehearse(sessions: sessionmaker[Session], settings: Settings, now: datetime)
         finally:
             session.rollback()
     return True
+
+
+def _text_length(payload: Any) -> int:
+    """Characters of text a stored message brings: its line, and a card form's values."""
+    if not isinstance(payload, dict):
+        return 0
+    data = payload.get("platform_data")
+    form = (
+        [v for k, v in data.items() if str(k).startswith(FORM_PREFIX)]
+        if isinstance(data, dict)
+        else []
+    )
+    return len(str(payload.get("text") or "")) + sum(len(str(v)) for v in form)
 
 
 class _Rehearsal(Session):

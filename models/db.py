@@ -109,9 +109,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(REHEARSAL):
-            # A rehearsal only reads: no lock, no write intent, and SQLite refuses any write.
-            conn.info["genjin_rehearsal"] = True
+        if conn.get_execution_options().get(READ_ONLY):
+            # A read-only run: no lock, no write intent, and SQLite refuses any write.
+            conn.info["genjin_read_only"] = True
             conn.exec_driver_sql("PRAGMA query_only=ON")
             conn.exec_driver_sql("BEGIN")
             return
@@ -127,9 +127,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     def _end(conn: Any, statement: str) -> None:
         """Finish the transaction on the DBAPI connection, then let the next one in."""
         driver = conn.connection.driver_connection
-        if conn.info.pop("genjin_rehearsal", False):
+        if conn.info.pop("genjin_read_only", False):
             try:
-                driver.execute("ROLLBACK")  # whatever it did, a rehearsal leaves nothing
+                driver.execute("ROLLBACK")  # whatever it tried, a read-only run leaves nothing
             finally:
                 driver.execute("PRAGMA query_only=OFF")
             return
@@ -142,7 +142,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
 
     def _on_reset(dbapi: Any, record: Any, _state: Any) -> None:
-        if record.info.pop("genjin_rehearsal", False):  # returned mid-rehearsal: writable again
+        if record.info.pop("genjin_read_only", False):  # returned mid-read-only run: writable again
             try:
                 dbapi.execute("ROLLBACK")
             finally:
@@ -153,20 +153,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-# The execution option of a rehearsal connection (``rehearsal_engine``): read only, and on SQLite
-# without the process's write lock.
-REHEARSAL = "genjin_rehearsal"
+# The execution option of a read-only connection (``read_only_engine``): on SQLite without the
+# process's write lock.
+READ_ONLY = "genjin_read_only"
 WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, FairLock] = weakref.WeakKeyDictionary()
 
 
-def rehearsal_engine(engine: Engine) -> Engine:
-    """``engine`` for a read-only run that takes no lock: nothing it writes can be committed.
+def read_only_engine(engine: Engine) -> Engine:
+    """``engine`` for reading without any lock (a rehearsal, a board page): nothing it writes
+    can be committed.
 
     SQLite: a deferred transaction with ``PRAGMA query_only`` and without the process's FIFO
     write lock (readers do not block the writer in WAL mode). PostgreSQL: a READ ONLY
     transaction; it takes no advisory or row lock.
     """
-    options: dict[str, Any] = {REHEARSAL: True}
+    options: dict[str, Any] = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return engine.execution_options(**options)

@@ -112,8 +112,9 @@ def make_manager(feishu: FeishuChat, open_id: str, chat: str = CHAT) -> None:
 
 
 def rows(feishu: FeishuChat, model, **where):
+    """Rows in insertion order (PostgreSQL returns an unordered query in any order)."""
     with feishu.runtime.sessions() as session:
-        return list(session.scalars(select(model).filter_by(**where)))
+        return list(session.scalars(select(model).filter_by(**where).order_by(model.id)))
 
 
 def team_id(feishu: FeishuChat, external_id: str = CHAT) -> int:
@@ -325,7 +326,7 @@ def test_wecom_keeps_the_nudges_in_the_group_and_says_so(wecom):
 
 def rows_of(runtime: Runtime, model, **where):
     with runtime.sessions() as session:
-        return list(session.scalars(select(model).filter_by(**where)))
+        return list(session.scalars(select(model).filter_by(**where).order_by(model.id)))
 
 
 def test_a_private_message_waits_for_a_worker_holding_the_team_chat(feishu):

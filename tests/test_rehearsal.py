@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models import dates, money
-from models.db import holds_write_lock, rehearsal_engine
+from models.db import holds_write_lock, read_only_engine
 from models.member import Member
 from tests.support.harness import ChatHarness
 
@@ -72,7 +72,7 @@ def test_a_rehearsal_cannot_write(chat: ChatHarness) -> None:
     chat.send("/新客户 华为")
     with chat.runtime.sessions() as session:
         before = session.query(Member).count()
-    with Session(rehearsal_engine(chat.runtime.engine)) as session:
+    with Session(read_only_engine(chat.runtime.engine)) as session:
         session.add(Member(chat_id=1, user_id="ghost", name="幽灵", created_at=chat.clock()))
         with pytest.raises(DBAPIError):  # SQLite: query_only; PostgreSQL: READ ONLY
             session.flush()
