@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.messages import (
+    ACTION,
+    AWAITED_UNTIL,
     FORM_PREFIX,
     PRIVATE,
     VOICE,
@@ -55,6 +57,7 @@ CLAIM_SCAN = 64  # pending rows looked at to find a chat no other worker is busy
 # Messages at least this long are read once before their transaction (``rehearse``); shorter
 # ones parse in well under a millisecond (docs/benchmarks.md, "Understanding one message").
 REHEARSE_FROM = 80
+MAX_HOLD = timedelta(seconds=10)  # the longest the replies to a tap wait for their webhook
 
 _CHAT = select(Chat).where(Chat.platform == bindparam("p"), Chat.external_id == bindparam("e"))
 
@@ -97,7 +100,7 @@ def handle_row(
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
     private = message.chat_type == PRIVATE
     sender = None if private else router.meet(session, chat, message, now)
-    if sender is None and not (private and message.kind in ("message", VOICE)):
+    if sender is None and not (private and message.kind in ("message", VOICE, ACTION)):
         _chat_event(session, row, message, chat, clock_now)
         return
     status = DONE
@@ -122,6 +125,7 @@ def handle_row(
         reply_to=message.message_id,
         inbox_id=row.id,
         reply_token=message.reply_token,
+        not_before=_awaited_until(message, clock_now),
     )
     row.status = status
     row.processed_at = clock_now
@@ -174,6 +178,21 @@ class _Rehearsal(Session):
     def flush(self, objects: Any = None) -> None:
         """Keep the changes in memory (the rehearsal is rolled back anyway)."""
         return None
+
+
+def _awaited_until(message: IncomingMessage, now: datetime) -> datetime | None:
+    """Until when a waiting webhook claims the replies to a tap (Runtime.receive_action).
+
+    At most ``MAX_HOLD`` from now: a stray value can never keep replies from being sent.
+    """
+    value = message.platform_data.get(AWAITED_UNTIL, "") if message.kind == ACTION else ""
+    try:
+        until = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if until is None or until.tzinfo is None:
+        return None
+    return min(until, now + MAX_HOLD)
 
 
 def _chat_event(

@@ -106,6 +106,10 @@ ACTION_TARGET = "target"
 ACTION_ARG = "arg"
 ACTION_CARD = "card_message_id"
 FORM_PREFIX = "form."
+# Set by the pipeline on a tap whose webhook (or long connection) waits for the answer
+# (``Runtime.receive_action``): until this time (ISO, aware) the replies are held for that waiter,
+# which claims them as answered inline; the sender delivers them only after it.
+AWAITED_UNTIL = "awaited_until"
 
 # IncomingMessage.chat_type of a private (one-to-one) chat with the bot: Feishu p2p, WeCom single.
 PRIVATE = "p2p"
@@ -283,6 +287,8 @@ class CardSection:
 
     ``key`` names the block for updates in place (e.g. ``customer:42``: the row of one customer);
     ``buttons`` are its actions; ``chart`` a chart shown after its lines and table.
+    ``open_form``: the action (ACT_*) of the button whose form is shown open in this section (the
+    answer to ACT_OPEN on platforms that cannot hold every form open); '' for none.
     """
 
     heading: str = ""
@@ -291,6 +297,7 @@ class CardSection:
     key: str = ""
     buttons: list[Button] = field(default_factory=list)
     chart: Chart | None = None
+    open_form: str = ""
 
 
 @dataclass
@@ -335,6 +342,7 @@ def _section_from(data: dict[str, Any]) -> CardSection:
             if chart
             else None
         ),
+        open_form=str(data.get("open_form") or ""),
     )
 
 

@@ -28,8 +28,14 @@ def enqueue(
     inbox_id: int | None = None,
     job: str = "",
     reply_token: str = "",
+    not_before: datetime | None = None,
 ) -> list[Outbox]:
-    """Add one outbox row per message; keys derive from ``key_base`` so a rerun cannot double."""
+    """Add one outbox row per message; keys derive from ``key_base`` so a rerun cannot double.
+
+    ``not_before``: the sender leaves the rows alone until then (the answer to a tap, held for
+    the webhook that waits to answer it inline).
+    """
+    due = max(now, not_before) if not_before is not None else now
     rows = []
     for index, message in enumerate(messages):
         row = Outbox(
@@ -41,7 +47,7 @@ def enqueue(
             reply_to=reply_to,
             reply_token=reply_token,
             payload=message.to_payload(),
-            next_attempt_at=now,
+            next_attempt_at=due,
             created_at=now,
         )
         session.add(row)

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -19,13 +20,22 @@ from bot import dispatcher, files, inbox, sender
 from bot.adapters import PLATFORMS, Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Settings
-from bot.messages import FileNeeded, IncomingMessage, OutgoingMessage
+from bot.messages import (
+    ACTION,
+    AWAITED_UNTIL,
+    FileNeeded,
+    IncomingMessage,
+    OutgoingMessage,
+)
 from models.db import make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SAY_WAIT_SECONDS = 10.0  # how long `say` waits for another process to answer its message
+ACTION_WAIT = 2.0  # how long a tap's webhook waits for its answer (Feishu allows 3 s, WeCom 5 s)
+ACTION_POLL = 0.03  # seconds between looks at the database while waiting for that answer
+INLINE = "inline"  # outbox.sent_by of a reply delivered as the webhook's answer to a tap
 
 
 class ReplyTimeout(Exception):
@@ -85,6 +95,93 @@ class Runtime:
         if row_id is not None:
             self._inbox_wake.set()
         return row_id
+
+    def receive_action(
+        self, message: IncomingMessage, wait: float | None = None
+    ) -> list[OutgoingMessage] | None:
+        """Store a tap on a card and return its answer, claimed as delivered inline.
+
+        The tap is stored like any message (a redelivery: None at once) and the dispatcher woken;
+        whoever dispatches it (this process or another: the database is polled) holds its
+        replies for this waiter until ``wait`` seconds (ACTION_WAIT) have passed. The replies
+        found are marked sent here (sent_by "inline") in one transaction, so the sender never
+        sends them again, and returned. None when they were not ready in time: they are let go
+        to the sender, which delivers them (the card update through ``adapter.send``).
+        """
+        wait = ACTION_WAIT if wait is None else wait
+        until = self.clock() + timedelta(seconds=wait)
+        data = {**message.platform_data, AWAITED_UNTIL: until.isoformat()}
+        row_id = self.receive(replace(message, platform_data=data))
+        if row_id is None:
+            return None
+        deadline = time.monotonic() + wait
+        while True:
+            replies = self._claim_inline(row_id)
+            if replies is not None:
+                return replies or None
+            if time.monotonic() >= deadline:
+                self._let_go(row_id)
+                return None
+            time.sleep(ACTION_POLL)
+
+    def _claim_inline(self, inbox_id: int) -> list[OutgoingMessage] | None:
+        """The replies to a handled inbox row, marked sent inline; None while it is pending.
+
+        Only rows still pending and not leased are taken (a sender that got one first sends it).
+        """
+        from sqlalchemy import Table, or_, select, update
+
+        from models.pipeline import PENDING, SENT, Inbox, Outbox
+
+        now = self.clock()
+        table = cast(Table, Outbox.__table__)
+        with self.sessions() as session, session.begin():
+            if session.scalar(select(Inbox.status).where(Inbox.id == inbox_id)) == PENDING:
+                return None
+            claimed = session.execute(
+                update(table)
+                .where(
+                    table.c.inbox_id == inbox_id,
+                    table.c.status == PENDING,
+                    or_(table.c.leased_until.is_(None), table.c.leased_until <= now),
+                )
+                .values(status=SENT, sent_at=now, sent_by=INLINE, leased_until=None)
+                .returning(table.c.id, table.c.payload)
+            ).all()
+        return [OutgoingMessage.from_payload(payload) for _, payload in sorted(claimed)]
+
+    def _let_go(self, inbox_id: int) -> None:
+        """Stop holding a tap's replies for this waiter: the sender delivers them when ready."""
+        from sqlalchemy import select
+
+        from models.pipeline import PENDING, Inbox, Outbox
+
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            row = session.scalars(
+                select(Inbox).where(Inbox.id == inbox_id).with_for_update()
+            ).first()
+            if row is not None and row.status == PENDING:  # not handled yet: handled unheld
+                payload = dict(row.payload)
+                data = dict(payload.get("platform_data") or {})
+                data.pop(AWAITED_UNTIL, None)
+                row.payload = {**payload, "platform_data": data}
+                return
+            for reply in session.scalars(
+                select(Outbox).where(
+                    Outbox.inbox_id == inbox_id,
+                    Outbox.status == PENDING,
+                    Outbox.next_attempt_at > now,
+                )
+            ):
+                reply.next_attempt_at = now
+        self._outbox_wake.set()
+
+    def _receive_any(self, message: IncomingMessage) -> object:
+        """What a long connection hands over: a tap waits for its answer, the rest are stored."""
+        if message.kind == ACTION:
+            return self.receive_action(message)
+        return self.receive(message)
 
     def dispatch(self, limit: int | None = None) -> int:
         """Handle pending inbox rows; wakes the sender when replies were written."""
@@ -247,7 +344,7 @@ class Runtime:
         self._poll = poll
         self.prefetch()
         for name, adapter in self.adapters.items():
-            thread = adapter.start_long_connection(self.receive)
+            thread = adapter.start_long_connection(self._receive_any)
             if thread is not None:
                 self._long_connections[name] = thread
         from bot.scheduler import start_heartbeat

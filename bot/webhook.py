@@ -1,5 +1,8 @@
 """/webhook/<platform>: adapter.parse_request → inbox → 200. The glue stays tiny.
 
+A tap on a card (kind ACTION) waits briefly for its answer (``Runtime.receive_action``), which
+``adapter.action_response`` turns into the HTTP answer (a toast and the updated card).
+
 Which platforms answer here is the runtime's adapters (built from bot.adapters.PLATFORMS); an
 adapter without a webhook returns None and the route answers 404, as for an unknown name.
 """
@@ -11,6 +14,8 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
+
+from bot.messages import ACTION
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhook", __name__)
@@ -28,7 +33,12 @@ def webhook(platform: str) -> ResponseReturnValue:
     messages, response = answer
     try:
         for message in messages:
-            runtime.receive(message)
+            if message.kind != ACTION:
+                runtime.receive(message)
+                continue
+            tapped = adapter.action_response(message, runtime.receive_action(message))
+            if tapped is not None:
+                response = tapped
     except OperationalError:
         return jsonify({"error": "database unavailable"}), 503
     return response

@@ -19,7 +19,7 @@ from handlers import lookup, people, roles
 from handlers.format import mention_member
 from handlers.lookup import Replay
 from handlers.registry import Command, UsageError
-from models.activity import Kind
+from models.activity import SOURCE_CHAT, Kind
 from models.chat import Chat
 from models.customer import Customer
 from models.customers import Changes, log_activity
@@ -40,6 +40,10 @@ class Context:
     args: str = ""
     replay: Replay | None = None  # set when this run answers a numbered question
     notes: list[str] = field(default_factory=list)  # lines added under the reply
+    # A tap on a card (handlers.card_actions): the customer its button names, taken for any
+    # typed name (no lookup, no question), and where the activities come from.
+    target: Customer | None = None
+    source: str = SOURCE_CHAT
 
     @property
     def entry_key(self) -> str:
@@ -103,7 +107,8 @@ class Context:
     def log(
         self, customer: Customer, kind: Kind, changes: Changes | None = None, **fields: Any
     ) -> None:
-        """Record an activity by the sender for this command's entry."""
+        """Record an activity by the sender for this command's entry (from ``source``)."""
+        fields.setdefault("source", self.source)
         log_activity(
             self.session, customer, self.sender, kind, self.now, self.entry_key, changes, **fields
         )

@@ -1,4 +1,8 @@
-"""/客户 客户: the customer's card — owner, stage, amounts, dates, last 10 activities."""
+"""/客户 客户: the customer's card — owner, stage, amounts, dates, last 10 activities.
+
+An open customer's card carries its buttons (✅ 已跟进, ⏰ …, 🙋 我来跟 when nobody owns it,
+❌ 输单; handlers.card_actions) on its first section.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,13 @@ from sqlalchemy import select
 from bot.messages import Card, CardSection, OutgoingMessage
 from handlers.common import next_follow_up
 from handlers.context import Context
-from handlers.format import customer_label, fmt_money, member_label
+from handlers.format import (
+    customer_buttons,
+    customer_key,
+    customer_label,
+    fmt_money,
+    member_label,
+)
 from handlers.grade_tags import grade_label, tags_text
 from handlers.registry import Group, command
 from models.activity import Activity, Kind
@@ -63,7 +73,13 @@ def customer_card(ctx: Context, args: str) -> OutgoingMessage:
     card = Card(
         title=f"📇 {customer_label(customer)}",
         sections=[
-            CardSection(lines=info),
+            CardSection(
+                lines=info,
+                key=customer_key(customer.id),
+                buttons=customer_buttons(
+                    customer.id, customer.stage, claim=customer.owner_id is None
+                ),
+            ),
             CardSection(heading="最近记录", lines=history or ["暂无"]),
         ],
     )

@@ -20,6 +20,7 @@ from handlers.registry import command
 from models.activity import Kind
 from models.customer import Customer
 from models.customers import CREATED, Changes, advance_stage, move_stage
+from models.dates import DateHit, DateReading
 from models.money import Approximate, Exact, Foreign, Unreadable, find_amounts
 from models.parsing import normalize_name, split_first
 from models.stages import Stage, Status, infer_stage
@@ -42,10 +43,20 @@ def follow_up(ctx: Context, args: str) -> OutgoingMessage:
         name = check_new_name(ctx, name)  # before "no content": 华为报价已发 is not a name
     if not rest:
         raise ctx.usage("请写上跟进内容")
+    return log_follow_up(ctx, customer if customer is not None else name, rest)
+
+
+def log_follow_up(
+    ctx: Context, customer: Customer | str, rest: str, next_date: DateHit | None = None
+) -> OutgoingMessage:
+    """Log the follow-up ``rest`` on ``customer`` (a new name: created), and build the reply.
+
+    ``next_date``: the next follow-up picked on a card's form, instead of a date in the note.
+    """
     reply = Reply()
     changes = Changes()
-    if customer is None:
-        customer = _create(ctx, name)
+    if isinstance(customer, str):
+        customer = _create(ctx, customer)
         reply.line(
             f"🆕 新客户 {customer_label(customer)} 已建档，负责人 {ctx.mention(reply, ctx.sender)}"
         )
@@ -63,7 +74,8 @@ def follow_up(ctx: Context, args: str) -> OutgoingMessage:
     if inferred:
         advance_stage(customer, inferred, ctx.now, changes)
     lost = customer.stage == Stage.LOST  # logged, but a lost deal gets no date or amount changes
-    dated = None if lost else read_date(ctx, rest)
+    picked = DateReading(hit=next_date) if next_date is not None else None
+    dated = None if lost else (picked or read_date(ctx, rest))
     hit = dated.hit if dated else None
     if hit is not None:
         set_follow_up(customer, hit, changes)

@@ -140,6 +140,8 @@ def customer_or_new(
 
 def _find(ctx: Context, query: str, rest: str, mode: Mode) -> tuple[Customer | None, str]:
     """Resolve a typed customer name in ``mode`` (see ``models.names.judge``); (customer, rest)."""
+    if ctx.target is not None:  # a tap on a card names its customer by id
+        return ctx.target, rest
     if ctx.replay is not None and ctx.replay.query == query:
         return _replayed(ctx, ctx.replay, rest, mode != "find")
     key = normalize_name(query)

@@ -7,7 +7,9 @@ from handlers.common import read_date, set_follow_up, summary_line
 from handlers.context import Context
 from handlers.registry import command
 from models.activity import Kind
+from models.customer import Customer
 from models.customers import Changes
+from models.dates import DateHit
 from models.parsing import sanitize_user_text, split_first
 
 
@@ -41,6 +43,12 @@ def remind(ctx: Context, args: str) -> OutgoingMessage:
             "可以写 明天、下周三、12月5日下午3点"
         )
     note = (rest[: hit.span[0]] + rest[hit.span[1] :]).strip()
+    return set_reminder(ctx, customer, hit, note)
+
+
+def set_reminder(ctx: Context, customer: Customer, hit: DateHit, note: str = "") -> OutgoingMessage:
+    """Move the next follow-up of ``customer`` to ``hit`` (also ⏰ on a card) and build the reply."""
+    ctx.require_can_change(customer, "设提醒")
     changes = Changes()
     set_follow_up(customer, hit, changes)
     ctx.log(customer, Kind.REMINDER, changes, text=note, next_follow_up_at=hit.when)

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.messages import Card, CardSection, OutgoingMessage, Table
+from bot.messages import (
+    CHART_BAR,
+    CHART_FUNNEL,
+    Card,
+    CardSection,
+    Chart,
+    OutgoingMessage,
+    Series,
+    Table,
+)
 from handlers.common import date_error
 from handlers.context import Context
 from handlers.format import fmt_money, fmt_percent
 from handlers.jobs.base import JobContext, job_context
-from handlers.jobs.digest import build_digest, month_events, name_of, progress_for
+from handlers.jobs.digest import (
+    build_digest,
+    month_events,
+    name_of,
+    percent,
+    progress_for,
+    show_percent,
+    target_chart,
+)
 from handlers.jobs.weekly import build_weekly
 from handlers.registry import Group, command
 from models import reports
 from models.dates import DateReading, read_exact
-from models.member import ROLE_REP
+from models.member import ROLE_REP, Member
 from models.parsing import sanitize_user_text
 from models.stages import LADDER, LOST, Stage
 
@@ -104,9 +121,15 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
                 str(figures.count),
                 fmt_money(figures.amount) if figures.amount else "-",
                 str(reached[i]),
-                fmt_percent(reached[i], reached[i - 1]) if i else "-",
+                show_percent(percent(reached[i], reached[i - 1])) if i else "-",
             ]
         )
+    chart = Chart(
+        CHART_FUNNEL,
+        "到达各阶段的客户",
+        [str(stage) for stage in LADDER],
+        [Series("到达", [float(count) for count in reached])],
+    )
     lost = now.stages[LOST]
     rows.append([LOST, str(lost.count), fmt_money(lost.amount) if lost.amount else "-", "-", "-"])
     won = reached[LADDER.index(Stage.SIGNED)]
@@ -120,11 +143,31 @@ def funnel(ctx: Context, args: str) -> OutgoingMessage:
                     "到达：到过该阶段或更后阶段的客户数；转化率：到达数 ÷ 上一阶段到达数",
                 ],
                 table=Table(["阶段", "客户", "金额", "到达", "转化率"], rows),
+                chart=chart,
             )
         ],
         subtitle=sanitize_user_text(ctx.chat.name, 40),
     )
     return OutgoingMessage(f"🔻 销售漏斗｜{summary}", card=card)
+
+
+def ranking_chart(
+    today: date,
+    ordered: list[reports.RepFigures],
+    bars: list[tuple[str, int]],
+    members: dict[int, Member],
+) -> Chart | None:
+    """Bars of each ranked member's target completion; without targets, of their follow-ups."""
+    if bars:
+        return target_chart(f"{today.month}月目标完成", bars)
+    if not any(rep.follow_ups for rep in ordered):
+        return None
+    return Chart(
+        CHART_BAR,
+        f"{today.month}月各人跟进次数",
+        [name_of(members, rep.member_id) for rep in ordered],
+        [Series("跟进", [float(rep.follow_ups) for rep in ordered])],
+    )
 
 
 @command(
@@ -162,24 +205,32 @@ def ranking(ctx: Context, args: str) -> OutgoingMessage:
         key=lambda r: (-r.won_amount, -r.paid_amount, -r.follow_ups, -r.entries, r.member_id),
     )
     rows = []
+    bars: list[tuple[str, int]] = []
     for i, rep in enumerate(ordered):
         goal = progress.get(rep.member_id) if rep.member_id is not None else None
+        name = name_of(members, rep.member_id)
+        done = percent(goal.won, goal.target) if goal else None
+        if done is not None:
+            bars.append((name, done))
         rows.append(
             [
                 MEDALS[i] if i < len(MEDALS) else str(i + 1),
-                name_of(members, rep.member_id),
+                name,
                 f"{fmt_money(rep.won_amount)}（{rep.won_count} 单）" if rep.won_count else "-",
                 fmt_money(rep.paid_amount) if rep.paid_amount else "-",
                 str(rep.follow_ups),
-                f"{fmt_percent(goal.won, goal.target)}（目标 {fmt_money(goal.target)}）"
-                if goal
-                else "-",
+                f"{show_percent(done)}（目标 {fmt_money(goal.target)}）" if goal else "-",
             ]
         )
     title = f"🏆 {today.month}月排行（截至 {today.month}月{today.day}日）"
     card = Card(
         title=title,
-        sections=[CardSection(table=Table(["名次", "成员", "签约", "回款", "跟进", "目标"], rows))],
+        sections=[
+            CardSection(
+                table=Table(["名次", "成员", "签约", "回款", "跟进", "目标"], rows),
+                chart=ranking_chart(today, ordered, bars, members),
+            )
+        ],
         subtitle=sanitize_user_text(ctx.chat.name, 40),
     )
     leader = ordered[0]

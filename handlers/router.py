@@ -6,7 +6,8 @@ mean"), or reads it as the answer to the sender's open numbered question, runs t
 savepoint and returns the replies. A ``CommandError`` rolls the command's changes back and is
 answered with its text; any other exception rolls them back and propagates to the caller.
 A voice note is shown back and asks to be confirmed (``handlers.voice``); its ``1`` runs the
-heard line here as if it had been typed.
+heard line here as if it had been typed. A tap on a card (kind ACTION) goes to
+``handlers.card_actions``, which runs the typed command it stands for.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import cast
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.messages import VOICE, IncomingMessage, Mention, OutgoingMessage
+from bot.messages import ACTION, VOICE, IncomingMessage, Mention, OutgoingMessage
 from handlers import desk, load_all, registry, round_answers, voice
 from handlers.context import Context
 from handlers.listing import asks_next_page, is_cursor
@@ -40,6 +41,7 @@ NOT_UNDERSTOOD = (
 )
 EXPIRED = "⌛ 这个选择已过期，请重新发送原来的命令"
 _CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
+_FROM_SOMEONE = ("message", VOICE, ACTION)  # kinds a person sent (the rest are platform events)
 
 
 def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) -> Member | None:
@@ -47,7 +49,7 @@ def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) 
     for mention in message.mentions:
         if mention.user_id.casefold() not in RESERVED_IDS:  # "@all" is nobody in particular
             member_for(session, chat, mention.user_id, mention.name, now)
-    if message.kind not in ("message", VOICE):
+    if message.kind not in _FROM_SOMEONE:
         return None
     return member_for(session, chat, message.sender_id, message.sender_name, now)
 
@@ -65,11 +67,13 @@ def handle_private(
     learned or stored in the private chat itself, and nobody outside a team reaches its book.
     """
     desk.mark_desk(private)
-    if message.kind not in ("message", VOICE):
+    if message.kind not in _FROM_SOMEONE:
         return []
     teams = desk.teams_of(session, private, message.sender_id)
     if not teams:
         return [OutgoingMessage(desk.NO_TEAM)]
+    if message.kind == ACTION:
+        return _tap_private(session, teams, message, settings, now)
     text = normalize_text(message.text)
     chosen = registry.resolve(text[1:].lstrip() if text.startswith("/") else text)
     if chosen is not None and chosen[0].func is desk.team:
@@ -82,6 +86,24 @@ def handle_private(
     lock_chat(session, team.chat.platform, team.chat.external_id)
     replies = handle(session, team.chat, team.member, replace(message, to_me=True), settings, now)
     return desk.labelled(replies, team) if len(teams) > 1 else replies
+
+
+def _tap_private(
+    session: Session,
+    teams: list[desk.Team],
+    message: IncomingMessage,
+    settings: Settings,
+    now: datetime,
+) -> list[OutgoingMessage]:
+    """A tap on a card in a private chat (a private nudge): on the team book its customer is in."""
+    from handlers import card_actions  # after load_all: commands register in /帮助 order
+
+    book = card_actions.target_chat(session, message)
+    team = next((t for t in teams if book is not None and t.chat.id == book), None)
+    if team is None:
+        return [card_actions.refusal(card_actions.GONE)]
+    lock_chat(session, team.chat.platform, team.chat.external_id)
+    return card_actions.act(session, team.chat, team.member, message, settings, now)
 
 
 def handle(
@@ -98,6 +120,10 @@ def handle(
     A list cursor (``handlers.listing``) stays for ``下一页`` until a new list or question.
     An open Friday round (``handlers.round_answers``) stays beside them until it expires.
     """
+    if message.kind == ACTION:  # a tap leaves open questions and rounds as they are
+        from handlers import card_actions  # after load_all: commands register in /帮助 order
+
+        return card_actions.act(session, chat, sender, message, settings, now)
     open_round = round_answers.detach(sender, now)
     try:
         if open_round is not None:

@@ -119,6 +119,14 @@ def _move(
     return reply.build()
 
 
+def move_to(ctx: Context, customer: Customer, target: Stage, note: str) -> OutgoingMessage:
+    """/阶段 on a customer already found (the stage picked on a card's ✅ form)."""
+    ctx.require_can_change(customer, "改阶段")
+    if target == Stage.LOST and not note:
+        raise UsageError("输单请写明原因", "/阶段 华为 输单 价格太高")
+    return _move(ctx, customer, target, note)
+
+
 def _forward(ctx: Context, customer: Customer, target: Stage) -> None:
     """Shortcuts only move forward; going back needs /阶段."""
     if customer.stage == Stage.LOST:

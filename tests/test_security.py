@@ -449,6 +449,36 @@ EVIL = [
 FORBIDDEN = ('<at user_id="all"', "<at id=all", "<@all>", '<at user_id="@_all"', "<at id=@_all")
 
 
+# What a Feishu card may hold: text and tables, and the buttons, forms and charts of card actions.
+CARD_TAGS = (
+    "markdown",
+    "table",
+    "plain_text",
+    "column_set",
+    "column",
+    "button",
+    "form",
+    "input",
+    "date_picker",
+    "select_static",
+    "chart",
+)
+
+
+def _elements(node: object) -> list[dict]:
+    """Every card element (a dict with a tag) inside ``node``, nested ones (columns, forms) too."""
+    found: list[dict] = []
+    if isinstance(node, dict):
+        if "tag" in node:
+            found.append(node)
+        for value in node.values():
+            found += _elements(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _elements(value)
+    return found
+
+
 def _check_rendering(message: OutgoingMessage, allow_all: bool = False) -> None:
     """Every renderer: no mention of all, no forged token, no markup, a valid card."""
     valid = {str(i) for i in range(len(message.mentions))}
@@ -481,9 +511,10 @@ def _check_rendering(message: OutgoingMessage, allow_all: bool = False) -> None:
         raw = json.dumps(card, ensure_ascii=False)
         assert json.loads(raw) == card and card["schema"] == "2.0"
         assert len(raw.encode()) <= feishu_adapter.CARD_LIMIT
-        for element in card["body"]["elements"]:
-            assert element["tag"] in ("markdown", "table")
-            assert set(element) <= {"tag", "content", "page_size", "columns", "rows"}
+        for element in _elements(card["body"]):
+            assert element["tag"] in CARD_TAGS, element["tag"]
+            if element["tag"] in ("markdown", "table"):
+                assert set(element) <= {"tag", "content", "page_size", "columns", "rows"}
             assert isinstance(element.get("content", ""), str)
             if element["tag"] == "markdown":
                 outputs[f"card {id(element)}"] = element["content"]

@@ -26,8 +26,11 @@ from lark_oapi.api.im.v1 import (  # type: ignore[import-untyped]
     CreateMessageRequest,
     CreateMessageRequestBody,
     GetChatMembersRequest,
+    GetChatRequest,
     GetMessageRequest,
     GetMessageResourceRequest,
+    PatchMessageRequest,
+    PatchMessageRequestBody,
     ReplyMessageRequest,
     ReplyMessageRequestBody,
 )
@@ -39,22 +42,33 @@ from bot.adapters.base import (
     SendResult,
     WebhookAnswer,
 )
+from bot.adapters.feishu_cards import CARD_LIMIT as CARD_LIMIT  # re-exported
+from bot.adapters.feishu_cards import form_values, render_card
 from bot.adapters.feishu_settings import FeishuSettings
 from bot.adapters.feishu_speech import SPEECH_OFF, recognize, to_pcm16k
 from bot.adapters.freshness import stale_reason
-from bot.adapters.render import fit_card, take
 from bot.config import BotSettings, Settings
 from bot.messages import (
+    ACT_CLAIM,
+    ACT_DONE,
+    ACT_LOSE,
+    ACT_OPEN,
+    ACT_SNOOZE,
+    ACTION,
+    ACTION_ARG,
+    ACTION_CARD,
+    ACTION_TARGET,
+    ACTION_VERB,
     FILE,
     FILE_KEY,
     FILE_NAME,
+    FORM_PREFIX,
     PARENT_ID,
+    PRIVATE,
     VOICE,
-    Card,
     IncomingMessage,
     Mention,
     OutgoingMessage,
-    escape_markdown,
     render_mentions,
 )
 from bot.ratelimit import SlidingWindow, acquire_all
@@ -75,6 +89,9 @@ PERMANENT = {
     230029,
     230038,
     230053,
+    230025,
+    230031,
+    230110,
     230027,
     230034,
     232009,
@@ -83,10 +100,26 @@ PERMANENT = {
 }
 # Replying to a message that is gone: post to the chat instead.
 REPLY_TARGET_GONE = {230011, 231003, 230003}
+# 230025 card over 30 KB, 230031 card older than 14 days, 230110 deleted (and the reply codes
+# above: recalled): an update of the card can never succeed.
+CARD_GONE = {230025, 230031, 230110, *REPLY_TARGET_GONE}
+CARD_EVENT = "card.action.trigger"
+TOAST_KINDS = ("success", "info", "warning", "error")
+TOAST_LIMIT = 200  # characters of a toast
+RECEIVED = "已收到，正在处理"
+UNREADABLE_TAP = "这个按钮认不出来，请用命令操作"
+VALUE_LIMIT = 64  # characters of a button's verb, target or arg
+CHAT_MODE_WAIT = 1.0  # seconds: how long a tap waits to learn whether its chat is private
+_CHAT_MODES_KEPT = 10_000
+VERB_LABELS = {
+    ACT_DONE: "✅ 已跟进",
+    ACT_SNOOZE: "⏰ 推迟",
+    ACT_CLAIM: "🙋 我来跟",
+    ACT_LOSE: "❌ 输单",
+    ACT_OPEN: "📝 打开表单",
+}
 WINDOW = 1.1  # seconds: Feishu's limits are per second
-CARD_LIMIT = 28_000  # bytes; Feishu allows 30 KB for a card
 TEXT_LIMIT = 20_000  # characters; far below Feishu's 150 KB
-MAX_TABLES = 5
 UPLOAD_LIMIT = 30 * 1024 * 1024  # bytes; Feishu refuses bigger files (234006)
 _UPLOADS_KEPT = 200  # file_keys of uploads remembered by outbox key (a retry does not re-upload)
 # Why a download was refused, in the user's words (the rest: "code=… msg=…").
@@ -110,84 +143,6 @@ def render_text(message: OutgoingMessage) -> str:
         text, message.mentions, lambda m: f'<at user_id="{m.user_id}">{m.name or m.user_id}</at>'
     )
     return rendered[:TEXT_LIMIT]
-
-
-def _md(text: str, mentions: list[Mention]) -> str:
-    """Escaped markdown with card mentions (``<at id=…></at>``)."""
-    return render_mentions(escape_markdown(text), mentions, lambda m: f"<at id={m.user_id}></at>")
-
-
-def render_card(card: Card, mentions: list[Mention], intro: str = "") -> dict[str, Any]:
-    """A platform-neutral card as Feishu card JSON 2.0, cut to fit the size limit.
-
-    Sections keep at least one line each; a card too big even so is its title and a notice.
-    """
-    body, fits = fit_card(
-        card,
-        lambda budget: _card_body(card, mentions, intro, budget),
-        lambda body: len(json.dumps(body, ensure_ascii=False).encode("utf-8")),
-        CARD_LIMIT,
-        floor=1,
-    )
-    if fits:
-        return body
-    return _card_body(Card(card.title, [], card.subtitle), mentions, "内容太长，已省略", None)
-
-
-def _card_body(
-    card: Card, mentions: list[Mention], intro: str, budget: int | None
-) -> dict[str, Any]:
-    """Build the card JSON; ``budget`` caps lines and rows per section."""
-    elements: list[dict[str, Any]] = []
-    if intro:
-        elements.append({"tag": "markdown", "content": _md(intro, mentions)})
-    tables = 0
-    for section in card.sections:
-        if section.heading:
-            elements.append(
-                {"tag": "markdown", "content": f"**{escape_markdown(section.heading)}**"}
-            )
-        lines, more = take(section.lines, budget)
-        if lines:
-            content = "\n".join(_md(line, mentions) for line in lines)
-            if more:
-                content += f"\n还有 {more} 条…"
-            elements.append({"tag": "markdown", "content": content})
-        if section.table:
-            rows, more = take(section.table.rows, budget)
-            if tables < MAX_TABLES:
-                tables += 1
-                columns = [
-                    {"name": f"c{i}", "display_name": name, "data_type": "text"}
-                    for i, name in enumerate(section.table.columns)
-                ]
-                elements.append(
-                    {
-                        "tag": "table",
-                        "page_size": min(10, max(1, len(rows))),
-                        "columns": columns,
-                        "rows": [{f"c{i}": cell for i, cell in enumerate(row)} for row in rows],
-                    }
-                )
-            else:  # Feishu allows five tables per card: the rest as text
-                text = [" | ".join(section.table.columns)] + [" | ".join(r) for r in rows]
-                elements.append(
-                    {"tag": "markdown", "content": "\n".join(_md(t, mentions) for t in text)}
-                )
-            if more:
-                elements.append({"tag": "markdown", "content": f"还有 {more} 行…"})
-    header: dict[str, Any] = {
-        "title": {"tag": "plain_text", "content": card.title},
-        "template": "blue",
-    }
-    if card.subtitle:
-        header["subtitle"] = {"tag": "plain_text", "content": card.subtitle}
-    return {
-        "schema": "2.0",
-        "config": {"update_multi": True, "width_mode": "fill"},
-        "header": header,
-        "body": {"elements": elements},
-    }
 
 
 def flatten_post(
@@ -256,6 +211,7 @@ class FeishuAdapter(Adapter):
         self._client: lark.Client | None = None
         self._client_lock = threading.Lock()
         self._uploads: dict[str, str] = {}  # outbox key → file_key of its uploaded file
+        self._chat_modes: dict[str, str] = {}  # chat_id → PRIVATE | "group" (for card taps)
         self.sink: Callable[[IncomingMessage], object] | None = None  # long-connection receiver
         # Windows a little over a second: network jitter must not push a burst over the limit.
         self._per_chat = SlidingWindow(int(settings.chat_qps), WINDOW)
@@ -269,6 +225,7 @@ class FeishuAdapter(Adapter):
         builder.register_p2_im_message_receive_v1(
             lambda data: self._collect(self._safe_normalize(data))
         )
+        builder.register_p2_card_action_trigger(self._on_card_action)
         builder.register_p2_im_chat_member_bot_added_v1(
             lambda data: self._collect(self._chat_event(data, "bot_added"))
         )
@@ -436,6 +393,7 @@ class FeishuAdapter(Adapter):
             kind, data = VOICE, {FILE_KEY: str(content["file_key"])}
         elif getattr(message, "parent_id", None):
             data = {PARENT_ID: str(message.parent_id)}
+        self._remember_chat(message.chat_id or "", message.chat_type or "group")
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=message.chat_id or "",
@@ -469,6 +427,157 @@ class FeishuAdapter(Adapter):
             to_me=False,
             chat_name=getattr(event, "name", "") or "",
             kind=kind,
+        )
+
+    # -- card actions ------------------------------------------------------------------------
+    def _on_card_action(self, data: Any) -> dict[str, Any]:
+        """A verified ``card.action.trigger``: stored through the webhook request, or over the
+        long connection handed to ``sink``, whose replies answer the tap within 3 s."""
+        message = self._safe_action(data)
+        if message is None:
+            return {"toast": {"type": "error", "content": UNREADABLE_TAP}}
+        pending = getattr(self._local, "messages", None)
+        if pending is not None:  # the webhook: the route asks action_response once it knows
+            pending.append(message)
+            return self.action_body(message, None)
+        if self.sink is None:
+            log.warning("feishu card action arrived with nobody to take it")
+            return {"toast": {"type": "error", "content": "机器人还没准备好，请稍后再试"}}
+        replies = self.sink(message)
+        return self.action_body(message, replies if isinstance(replies, list) else None)
+
+    def _safe_action(self, data: Any) -> IncomingMessage | None:
+        """action(), dropping (with a log line) a signed callback that is not Feishu's shape."""
+        try:
+            return self.action(data)
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.warning("feishu card action with an unexpected shape ignored: %s", exc)
+            return None
+
+    def action(self, data: Any) -> IncomingMessage | None:
+        """``card.action.trigger`` → IncomingMessage of kind ACTION (None: not one of ours).
+
+        Only verb, target and arg are read from the button's value; who tapped is the signed
+        operator, the card and its chat come from the callback's context.
+        """
+        event = data.event
+        value = event.action.value if event.action else None
+        context = event.context
+        operator = event.operator
+        open_id = (operator.open_id if operator else "") or ""
+        chat_id = (context.open_chat_id if context else "") or ""
+        card_id = (context.open_message_id if context else "") or ""
+        event_id = (data.header.event_id if data.header else "") or ""
+        if not isinstance(value, dict) or not all((open_id, chat_id, card_id, event_id)):
+            log.warning("feishu card action without a button value, operator, chat or card")
+            return None
+        verb, target, arg = (
+            str(value.get(k) or "")[:VALUE_LIMIT] for k in ("verb", "target", "arg")
+        )
+        if not verb:
+            log.warning("feishu card action whose button carries no verb")
+            return None
+        platform_data = {
+            ACTION_VERB: verb,
+            ACTION_TARGET: target,
+            ACTION_ARG: arg,
+            ACTION_CARD: card_id,
+        }
+        for name, field_value in form_values(event.action.form_value).items():
+            platform_data[FORM_PREFIX + name] = field_value
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=chat_id,
+            message_id=event_id,
+            sender_id=open_id,
+            text=f"[卡片] {VERB_LABELS.get(verb, verb)}",
+            to_me=True,
+            chat_type=self.chat_type(chat_id),
+            sent_at=_callback_time(data.header.create_time),
+            platform_data=platform_data,
+            kind=ACTION,
+        )
+
+    def chat_type(self, chat_id: str) -> str:
+        """PRIVATE when ``chat_id`` is a one-to-one chat with the bot, else "group".
+
+        A callback does not say: known from the chat's messages and the bot's private sends,
+        else asked once (``GET /open-apis/im/v1/chats/:chat_id`` → ``chat_mode``), waiting at
+        most CHAT_MODE_WAIT so the tap is still answered in time.
+        """
+        with self._client_lock:
+            known = self._chat_modes.get(chat_id)
+        if known is not None:
+            return known
+        found: list[str] = []
+        asking = threading.Thread(
+            target=lambda: found.append(self._fetch_chat_mode(chat_id)),
+            name="genjin-feishu-chat-mode",
+            daemon=True,
+        )
+        asking.start()
+        asking.join(CHAT_MODE_WAIT)
+        if not found or not found[0]:
+            log.warning("feishu: chat %s not known to be private; taken as a group", chat_id)
+            return "group"
+        self._remember_chat(chat_id, found[0])
+        return found[0]
+
+    def _remember_chat(self, chat_id: str, chat_type: str) -> None:
+        """Keep whether a chat is private (it never changes)."""
+        if not chat_id:
+            return
+        with self._client_lock:
+            self._chat_modes[chat_id] = PRIVATE if chat_type == PRIVATE else "group"
+            while len(self._chat_modes) > _CHAT_MODES_KEPT:
+                self._chat_modes.pop(next(iter(self._chat_modes)))
+
+    def _fetch_chat_mode(self, chat_id: str) -> str:
+        """PRIVATE or "group" from the chat-info API ('' when it cannot tell)."""
+        try:
+            resp = self.client().im.v1.chat.get(GetChatRequest.builder().chat_id(chat_id).build())
+        except Exception as exc:
+            log.warning("feishu: chat info of %s unavailable: %s", chat_id, type(exc).__name__)
+            return ""
+        if not resp.success() or resp.data is None:
+            log.info("feishu: chat info of %s not readable (code %s)", chat_id, resp.code)
+            return ""
+        return PRIVATE if resp.data.chat_mode == PRIVATE else "group"
+
+    def action_body(
+        self, message: IncomingMessage, replies: list[OutgoingMessage] | None
+    ) -> dict[str, Any]:
+        """The answer to a tap: a toast, and the updated card when a reply replaces it.
+
+        ``replies`` None: not ready in time; the sender delivers them later (``send``).
+        """
+        if replies is None:
+            return {"toast": {"type": "info", "content": RECEIVED}}
+        body: dict[str, Any] = {}
+        shown = next((r for r in replies if r.toast), None) or next(
+            (r for r in replies if r.text), None
+        )
+        if shown is not None:
+            kind = shown.toast_kind if shown.toast and shown.toast_kind in TOAST_KINDS else "info"
+            body["toast"] = {"type": kind, "content": _plain(shown.toast or shown.text, shown)}
+        tapped = message.platform_data.get(ACTION_CARD, "")
+        for reply in replies:
+            if reply.update_of and reply.card is not None:
+                if reply.update_of != tapped:
+                    log.warning("feishu: an update of another card cannot answer this tap")
+                    continue
+                body["card"] = {"type": "raw", "data": render_card(reply.card, reply.mentions)}
+                break
+        return body
+
+    def action_response(
+        self, message: IncomingMessage, replies: list[OutgoingMessage] | None
+    ) -> Response | None:
+        """The webhook's answer to a tap (HTTP 200 within Feishu's 3 s): toast and card."""
+        return Response(
+            json.dumps(self.action_body(message, replies), ensure_ascii=False),
+            200,
+            content_type="application/json; charset=utf-8",
         )
 
     # -- sending -----------------------------------------------------------------------------
@@ -515,14 +624,22 @@ class FeishuAdapter(Adapter):
 
         The rate-limit slot is already taken.
         """
-        if item.message.file is not None:
+        message = item.message
+        if message.update_of and message.card is not None and not user_id:
+            return self._patch(item)
+        answers_tap = bool(message.update_of or message.toast)
+        if message.file is not None:
             file_key, failed = self._upload(item)
             if failed is not None:
                 return failed
             msg_type, content = "file", json.dumps({"file_key": file_key})
+        elif answers_tap:  # a toast that came too late to show: a short text in the chat
+            late = OutgoingMessage(message.text or message.toast, message.mentions)
+            msg_type, content = "text", json.dumps({"text": render_text(late)}, ensure_ascii=False)
         else:
-            msg_type, content = self.render(item.message)
-        if item.reply_to and not item.reply_to.startswith("event:") and not user_id:
+            msg_type, content = self.render(message)
+        replies = item.reply_to and not item.reply_to.startswith("event:") and not answers_tap
+        if replies and not user_id:
             result = self._call(
                 self.client().im.v1.message.reply,
                 ReplyMessageRequest.builder()
@@ -552,7 +669,32 @@ class FeishuAdapter(Adapter):
                 .build()
             )
             .build(),
+            private=bool(user_id),
         )[0]
+
+    def _patch(self, item: OutboundItem) -> SendResult:
+        """Replace a card in place (``PATCH /open-apis/im/v1/messages/:id``; both cards declare
+        ``update_multi``); a card recalled, deleted or older than 14 days fails for good."""
+        message = item.message
+        assert message.card is not None
+        card = render_card(message.card, message.mentions)
+        request = (
+            PatchMessageRequest.builder()
+            .message_id(message.update_of)
+            .request_body(
+                PatchMessageRequestBody.builder()
+                .content(json.dumps(card, ensure_ascii=False))
+                .build()
+            )
+            .build()
+        )
+        result, code = self._call(self.client().im.v1.message.patch, request)
+        if result.ok:
+            result.message_id = message.update_of
+        elif code in CARD_GONE and not result.permanent:
+            log.error("feishu: card %s cannot be updated: %s", message.update_of, result.error)
+            result.permanent = True
+        return result
 
     def _upload(self, item: OutboundItem) -> tuple[str, SendResult | None]:
         """The file_key of the item's file, uploaded once per outbox key (or why not).
@@ -602,14 +744,20 @@ class FeishuAdapter(Adapter):
             return "interactive", json.dumps(card, ensure_ascii=False)
         return "text", json.dumps({"text": render_text(message)}, ensure_ascii=False)
 
-    def _call(self, method: Any, request: Any) -> tuple[SendResult, int | None]:
-        """Run one SDK call and classify the outcome (never raises)."""
+    def _call(
+        self, method: Any, request: Any, private: bool = False
+    ) -> tuple[SendResult, int | None]:
+        """Run one SDK call and classify the outcome (never raises); ``private``: the chat the
+        message went to is the bot's one-to-one chat with the user (remembered for taps)."""
         try:
             resp = method(request)
         except Exception as exc:  # network errors, or a non-JSON gateway page
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500]), None
         if resp.success():
-            return SendResult(ok=True, message_id=resp.data.message_id if resp.data else ""), 0
+            data = getattr(resp, "data", None)
+            if private:
+                self._remember_chat(str(getattr(data, "chat_id", "") or ""), PRIVATE)
+            return SendResult(ok=True, message_id=getattr(data, "message_id", "") or ""), 0
         return self._classify(resp)
 
     def _classify(self, resp: Any) -> tuple[SendResult, int | None]:
@@ -765,6 +913,32 @@ def _post_at_ids(content: dict[str, Any]) -> list[str]:
         for e in paragraph or []
         if e.get("tag") == "at"
     ]
+
+
+def _plain(text: str, message: OutgoingMessage) -> str:
+    """A toast's words: mentions as names, at most TOAST_LIMIT characters."""
+    shown = render_mentions(text, message.mentions, lambda m: m.name or "")
+    return shown if len(shown) <= TOAST_LIMIT else shown[: TOAST_LIMIT - 1] + "…"
+
+
+def _callback_time(create_time: Any) -> str:
+    """A callback's ``header.create_time`` (microseconds, as text) as ISO time ('' if absent)."""
+    try:
+        stamp = int(str(create_time or ""))
+    except ValueError:
+        return ""
+    if stamp <= 0:
+        return ""
+    if stamp > 10**14:  # microseconds, as the doc says
+        seconds = stamp / 1_000_000
+    elif stamp > 10**11:  # milliseconds, as message events
+        seconds = stamp / 1000
+    else:
+        seconds = float(stamp)
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return ""
 
 
 def _json(data: dict[str, Any], status: int) -> Response:

@@ -15,6 +15,14 @@ no push webhook: messages arrive over a websocket the bot opens, a reply echoes 
 ``req_id`` within its window (a stream whose id comes from the outbox key), and everything else
 is posted with ``aibot_send_msg``.
 
+Cards with buttons (bot/adapters/wecom_cards.py, docs/wecom.md §8) are ``button_interaction``
+template cards where WeCom takes them: over the long connection, and through a single chat's
+response_url; elsewhere markdown. A tap (``template_card_event``, verified like a message) is an
+ACTION; ``action_response`` answers it within WeCom's 5 s with the encrypted passive reply that
+updates the card (long connection: ``aibot_respond_update_msg`` echoing the event's req_id). An
+answer not ready in time is sent by the sender: still an update within the 5 s on the long
+connection, else a short markdown naming the tapper (WeCom cannot update a card later).
+
 Neither endpoint takes an idempotency key, so a post whose outcome is unknown (the request went
 out whole, the answer did not come back) is never repeated: it may have been shown already. Only
 a post that provably never left (connection refused, name not resolved, connect timeout) and a
@@ -38,7 +46,9 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
+from bot.adapters import wecom_cards as cards
 from bot.adapters.base import Adapter, OutboundItem, SendResult, WebhookAnswer
+from bot.adapters.charts import text_bars
 from bot.adapters.freshness import stale_reason
 from bot.adapters.render import fit_card, take
 from bot.adapters.wecom_crypto import WecomCrypto, WecomCryptoError
@@ -52,6 +62,11 @@ from bot.adapters.wecom_ws import (
 )
 from bot.config import BotSettings, Settings
 from bot.messages import (
+    ACTION,
+    ACTION_ARG,
+    ACTION_CARD,
+    ACTION_TARGET,
+    ACTION_VERB,
     PRIVATE,
     REPLY_TOKEN,
     VOICE,
@@ -82,6 +97,10 @@ UPLOAD_REFUSED = {40004, 40005, 40006, 93004}
 _SPENT_TOKENS = 1000  # response_urls remembered as used or expired
 UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes: the push webhook's limit for a file (40006 over it)
 _UPLOADS_KEPT = 200  # media_ids remembered by outbox key: a retried send does not re-upload
+UPDATE_WINDOW_SECONDS = 4.0  # a tapped card can be updated this long (WeCom: within 5 s)
+_CARDS_KEPT = 1000  # template cards remembered by task_id (a refusal re-shows the card)
+TASK_ID = "wecom_task_id"  # platform_data of a tap: the task_id of the card tapped
+NONCE = "wecom_nonce"  # platform_data of a tap: the callback's nonce (the passive reply's)
 # _post's errcode for a post that went out whole but got no answer: it may have been delivered.
 UNCONFIRMED = -1
 _LEADING_MENTION = re.compile(r"^[@＠]\S*[\s\u3000]*")
@@ -158,6 +177,10 @@ def _markdown_body(message: OutgoingMessage, md: Callable[[str], str], budget: i
                 block.extend(" ｜ ".join(md(cell) for cell in row) for row in rows)
                 if more_rows:
                     block.append(f"还有 {more_rows} 个…")
+            bars = text_bars(section.chart) if section.chart is not None else []
+            if bars and section.chart is not None:
+                block.append(f"**{escape_markdown(section.chart.title)}**")
+                block.extend(md(bar) for bar in bars)
             if block:
                 out.append("\n".join(block))
     return "\n\n".join(out)
@@ -205,6 +228,8 @@ class WecomAdapter(Adapter):
         self._spent: dict[str, None] = {}  # response_urls known to be used or expired
         self._spent_lock = threading.Lock()
         self._uploads: dict[str, str] = {}  # outbox key → media_id of its uploaded file
+        self._parts: dict[str, int] = {}  # outbox key → parts of a card message already posted
+        self._cards: dict[str, dict[str, Any]] = {}  # task_id → the template card as posted
 
     # -- receiving ---------------------------------------------------------------------------
     def parse_request(self, req: Request) -> WebhookAnswer:
@@ -265,6 +290,9 @@ class WecomAdapter(Adapter):
             return [], _text("bad request", 400)
         try:
             if data.get("msgtype") == "event":
+                tap = self.normalize_tap(data, "", args["nonce"])
+                if tap is not None:  # answered by action_response once its replies are known
+                    return [tap], _text("", 200)
                 return [], self._event_answer(data, args["nonce"])
             message = self.normalize(data)
         except (
@@ -322,6 +350,129 @@ class WecomAdapter(Adapter):
             kind=VOICE if msgtype == "voice" else "message",
         )
 
+    def normalize_tap(self, data: dict[str, Any], rid: str, nonce: str) -> IncomingMessage | None:
+        """A ``template_card_event`` on one of our buttons → an ACTION (None: not a tap of ours).
+
+        The operator is the callback's ``from.userid``; the chat as for messages. The button's
+        key names verb/target/arg and nothing else; the task_id names the card and section.
+        """
+        event = data.get("event")
+        if not isinstance(event, dict) or event.get("eventtype") != "template_card_event":
+            return None
+        fields = event.get("template_card_event")
+        sender = data.get("from")
+        if not isinstance(fields, dict) or not isinstance(sender, dict):
+            return None
+        tap = cards.parse_tap(str(fields.get("event_key") or ""), str(fields.get("task_id") or ""))
+        user_id = str(sender.get("userid") or "")
+        msgid = str(data.get("msgid") or "")
+        if tap is None or not user_id or not msgid:
+            return None
+        group = data.get("chattype") == "group"
+        chat_id = str(data.get("chatid") or "") if group else f"single:{user_id}"
+        if not chat_id:
+            return None
+        response_url = str(data.get("response_url") or "")
+        token = cards.action_token(self._now(), rid, tap.task_id, user_id, response_url)
+        return IncomingMessage(
+            platform=PLATFORM,
+            chat_id=chat_id,
+            message_id=msgid,
+            sender_id=user_id,
+            sender_name=self.settings.names.get(user_id, ""),
+            text=f"[卡片] {cards.LABELS.get(tap.verb, tap.verb)}",
+            to_me=True,
+            chat_type="group" if group else PRIVATE,
+            platform_data={
+                ACTION_VERB: tap.verb,
+                ACTION_TARGET: tap.target,
+                ACTION_ARG: tap.arg,
+                ACTION_CARD: tap.card_id,
+                TASK_ID: tap.task_id,
+                NONCE: nonce,
+                REPLY_TOKEN: token,
+            },
+            kind=ACTION,
+        )
+
+    def action_response(
+        self, message: IncomingMessage, replies: list[OutgoingMessage] | None
+    ) -> Response | None:
+        """The passive reply to a tap: the tapped card updated (encrypted like every reply).
+
+        Replies not ready in time (None): an empty 200, and the sender answers later (see
+        ``_send_tap_answer``).
+        """
+        if self.crypto is None or message.kind != ACTION:
+            return None
+        update = self._card_update(
+            message.platform_data.get(TASK_ID, ""), message.sender_id, replies
+        )
+        if update is None:
+            return _text("", 200)
+        plain = json.dumps(update, ensure_ascii=False)
+        nonce = message.platform_data.get(NONCE, "")
+        envelope = self.crypto.encrypt_json_reply(plain, nonce, str(int(self._now())))
+        return Response(json.dumps(envelope), 200, content_type="application/json")
+
+    def _card_update(
+        self, task: str, operator: str, replies: list[OutgoingMessage] | None
+    ) -> dict[str, Any] | None:
+        """The ``update_template_card`` answer to a tap on ``task``; None: nothing to update.
+
+        The handler's card (``update_of``) is re-rendered for the section tapped, for everyone,
+        with its toast as the last line. A refusal (no update) re-shows the card as posted with
+        the reason, to the operator only; WeCom has no toast. A success without a card (the
+        handler could not load it) shows the card as posted with the toast and no buttons.
+        """
+        parsed = cards.parse_task(task)
+        if not replies or parsed is None:
+            return None
+        _, section, full = parsed
+        updated = next((r for r in replies if r.update_of and r.card is not None), None)
+        if updated is not None and updated.card is not None:
+            if section < len(updated.card.sections):
+                card = cards.template_card(
+                    updated.card, section, task, _plain(updated), full=full, note=updated.toast
+                )
+                self._remember(task, card)
+                return {"response_type": "update_template_card", "template_card": card}
+        reply = replies[0]
+        note = _plain(reply)(reply.toast or reply.text)
+        refused = reply.toast_kind == "error"
+        if not refused:
+            note = f"✅ {self.settings.names.get(operator, operator)}：{note}"
+        with self._spent_lock:
+            posted = self._cards.get(task)
+        if posted is not None:
+            card = dict(posted)
+            body = str(card.get("sub_title_text") or "")
+            line = f"⚠️ {note}" if refused else note
+            card["sub_title_text"] = f"{body}\n{line}" if body else line
+        else:  # posted by another process: the words alone
+            title = "未能操作" if refused else "已处理"
+            card = {
+                "card_type": "button_interaction",
+                "main_title": {"title": title},
+                "sub_title_text": f"⚠️ {note}" if refused else note,
+                "task_id": task,
+            }
+        if not refused:  # done without the card (the handler did not find it): retire its buttons
+            card["button_list"] = [{"text": "已处理", "style": 2, "key": cards.DONE_KEY}]
+            return {"response_type": "update_template_card", "template_card": card}
+        card.setdefault("button_list", [{"text": "已处理", "style": 2, "key": cards.DONE_KEY}])
+        return {
+            "response_type": "update_template_card",
+            "userids": [operator],
+            "template_card": card,
+        }
+
+    def _remember(self, task: str, card: dict[str, Any]) -> None:
+        with self._spent_lock:
+            self._cards[task] = card
+            while len(self._cards) > _CARDS_KEPT:
+                self._cards.pop(next(iter(self._cards)))
+
     def _event_answer(self, data: dict[str, Any], nonce: str) -> Response:
         """Events: ``enter_chat`` (a single chat opened) gets a welcome; the rest an empty 200."""
         event = data.get("event")
@@ -353,6 +504,14 @@ class WecomAdapter(Adapter):
                 event = body.get("event")
                 if isinstance(event, dict) and event.get("eventtype") == "enter_chat" and self.ws:
                     self.ws.fire("aibot_respond_welcome_msg", self._welcome(), rid)
+                    return
+                try:
+                    tap = self.normalize_tap(body, rid, "")
+                except (AttributeError, TypeError, ValueError, KeyError) as exc:
+                    log.warning("wecom event with an unexpected shape: %s", type(exc).__name__)
+                    return
+                if tap is not None:
+                    self._answer_tap(receive, tap, rid)
                 return
             if cmd != "aibot_msg_callback":
                 return
@@ -375,6 +534,21 @@ class WecomAdapter(Adapter):
         )
         return self.ws.start()
 
+    def _answer_tap(
+        self, receive: Callable[[IncomingMessage], object], tap: IncomingMessage, rid: str
+    ) -> None:
+        """Store a tap (the runtime waits briefly for its replies), then update the card by
+        the event's req_id: ``aibot_respond_update_msg``, not waiting for its ack (this is the
+        thread that reads acks). Not ready in time: the sender answers (``_send_tap_answer``)."""
+        replies = receive_patiently(receive, tap)
+        update = self._card_update(
+            tap.platform_data[TASK_ID],
+            tap.sender_id,
+            replies if isinstance(replies, list) else None,
+        )
+        if update is not None and self.ws is not None:
+            self.ws.fire("aibot_respond_update_msg", update, rid)
+
     def stop_long_connection(self) -> None:
         """Close the long connection (no reconnect)."""
         if self.ws is not None:
@@ -393,6 +567,9 @@ class WecomAdapter(Adapter):
         ws = self.ws
         if ws is None:
             return classify("send", "not sent", {}, WS_PERMANENT)
+        if cards.actions(item.message.card):
+            chat = item.chat_id.removeprefix("single:")
+            return self._send_ws_cards(ws, item, chat, item.reply_token)
         parsed = parse_reply_token(item.reply_token)
         token = item.reply_token
         if parsed and self._now() - parsed[0] < REPLY_WINDOW_SECONDS:
@@ -417,6 +594,118 @@ class WecomAdapter(Adapter):
         }
         return classify("aibot_send_msg", *ws.post("aibot_send_msg", body), WS_PERMANENT)
 
+    def _card_parts(self, item: OutboundItem) -> list[dict[str, Any]]:
+        """The posts of a message with buttons: one template card, or markdown then cards.
+
+        Each part is ``{"markdown": content}`` or ``{"card": template card}`` (see wecom_cards).
+        """
+        message = item.message
+        card = message.card
+        assert card is not None
+        plain = _plain(message)
+        cid = cards.card_id(item.key)
+        sections = cards.actions(card)
+        if cards.fits_one(card, message.text, plain):
+            task = cards.task_id(cid, sections[0], True)
+            full = cards.template_card(card, sections[0], task, plain, message.text, full=True)
+            return [{"card": full}]
+        shown = sections[: cards.CARDS_PER_MESSAGE]
+        extra = [f"点下面卡片上的按钮直接记录（{len(shown)} 位客户）。"]
+        if len(sections) > len(shown):
+            extra[0] = f"前 {len(shown)} 位客户可点下面卡片上的按钮直接记录，其余请打字。"
+        lead = [message.text] if message.text else []
+        text = "\n".join([*lead, *extra, *cards.hints(card)])
+        summary = OutgoingMessage(text, message.mentions, card)
+        parts: list[dict[str, Any]] = [
+            {"markdown": render_markdown(summary, WEBHOOK_LIMIT, mention_tags=False)}
+        ]
+        for index in shown:
+            task = cards.task_id(cid, index, False)
+            parts.append({"card": cards.template_card(card, index, task, plain)})
+        return parts
+
+    def _send_ws_cards(
+        self, ws: WecomLongConnection, item: OutboundItem, chat: str, token: str
+    ) -> SendResult:
+        """Post the parts of a message with buttons (``_card_parts``), each once.
+
+        The first part answers the message by its req_id when it can; the rest go by
+        ``aibot_send_msg``. A retried row skips the parts already posted; a part that went out
+        unacknowledged counts as posted (never repeated). Cards WeCom refuses are left out: the
+        markdown carries everything (a lone card is posted as markdown instead).
+        """
+        parts = self._card_parts(item)
+        with self._spent_lock:
+            done = self._parts.get(item.key, 0)
+        posted_card = False
+        for number, part in enumerate(parts):
+            if number < done:
+                posted_card = posted_card or "card" in part
+                continue
+            if "card" in part:
+                reply = {"msgtype": "template_card", "template_card": part["card"]}
+                send = {"chatid": chat, **reply}
+            else:
+                stream = {"id": stream_id(item.key), "finish": True, "content": part["markdown"]}
+                reply = {"msgtype": "stream", "stream": stream}
+                send = {
+                    "chatid": chat,
+                    "msgtype": "markdown",
+                    "markdown": {"content": part["markdown"]},
+                }
+            cmd, outcome, ack = self._ws_first_or_send(
+                ws, token if number == 0 else "", reply, send
+            )
+            errcode = int(ack.get("errcode", 0) or 0) if outcome == "acked" else 0
+            if outcome == "not sent":
+                return classify(cmd, outcome, ack, WS_PERMANENT)  # retried: later parts wait
+            if outcome == "no ack":
+                log.warning(
+                    "wecom %s: part %s of %s sent but not acknowledged", cmd, number, item.key
+                )
+            if errcode and "markdown" in part:
+                return classify(cmd, outcome, ack, WS_PERMANENT)
+            if errcode:
+                log.warning("wecom: template card refused (%s); the markdown says it all", ack)
+                if len(parts) == 1:
+                    markdown = render_markdown(item.message, WEBHOOK_LIMIT, mention_tags=False)
+                    body = {
+                        "chatid": chat,
+                        "msgtype": "markdown",
+                        "markdown": {"content": markdown},
+                    }
+                    return classify(
+                        "aibot_send_msg", *ws.post("aibot_send_msg", body), WS_PERMANENT
+                    )
+                break
+            if "card" in part:
+                posted_card = True
+                self._remember(part["card"]["task_id"], part["card"])
+            with self._spent_lock:
+                self._parts[item.key] = number + 1
+                while len(self._parts) > _UPLOADS_KEPT:
+                    self._parts.pop(next(iter(self._parts)))
+        with self._spent_lock:
+            self._parts.pop(item.key, None)
+        return SendResult(ok=True, message_id=cards.card_id(item.key) if posted_card else "")
+
+    def _ws_first_or_send(
+        self, ws: WecomLongConnection, token: str, reply: dict[str, Any], send: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """``reply`` by the message's req_id (``token``) while it is fresh and unused, else (or
+        when WeCom refuses that) ``send`` by ``aibot_send_msg``: (cmd, outcome, ack)."""
+        parsed = parse_reply_token(token)
+        if parsed and self._now() - parsed[0] < REPLY_WINDOW_SECONDS and not self._is_spent(token):
+            self._mark_spent(token)
+            outcome, ack = ws.post("aibot_respond_msg", reply, rid=parsed[1])
+            if outcome == "not sent":
+                with self._spent_lock:
+                    self._spent.pop(token, None)  # still usable after the reconnect
+            if outcome != "acked" or int(ack.get("errcode", 0) or 0) == 0:
+                return "aibot_respond_msg", outcome, ack
+            log.info("wecom: reply by req_id refused (%s); posting it instead", ack)
+        return "aibot_send_msg", *ws.post("aibot_send_msg", send)
+
     def send_private(self, item: OutboundItem, user_id: str) -> SendResult:
         """To one person: ``aibot_send_msg`` to their userid, over the long connection only."""
         if self.settings.mode != "ws":
@@ -424,6 +713,8 @@ class WecomAdapter(Adapter):
             return SendResult(ok=False, permanent=True, error=error)
         if self.ws is None:
             return classify("send", "not sent", {}, WS_PERMANENT)
+        if cards.actions(item.message.card):
+            return self._send_ws_cards(self.ws, item, user_id, "")
         body = {
             "chatid": user_id,
             "msgtype": "markdown",
@@ -439,11 +730,33 @@ class WecomAdapter(Adapter):
         followed by the webhook, which would show the reply twice. In long-connection mode
         everything goes over the connection (a file as its text).
         """
+        if cards.parse_action_token(item.reply_token) is not None:
+            return self._send_tap_answer(item)
         if self.settings.mode == "ws":
             return self._send_ws(item)
         if item.message.file is not None:
             return self._send_file(item)
         token = item.reply_token
+        card = item.message.card
+        if (
+            token
+            and not self._is_spent(token)
+            and item.chat_id.startswith("single:")  # response_url takes cards in single chats only
+            and card is not None
+            and cards.fits_one(card, item.message.text, _plain(item.message))
+        ):
+            parts = self._card_parts(item)
+            result, errcode = self._post(token, "", {"msgtype": "template_card", **_card(parts)})
+            if result.ok:
+                self._mark_spent(token)
+                self._remember(parts[0]["card"]["task_id"], parts[0]["card"])
+                return SendResult(ok=True, message_id=cards.card_id(item.key))
+            if errcode == UNCONFIRMED:
+                self._mark_spent(token)
+                return result
+            if errcode is None or result.deferred:
+                return result
+            log.info("wecom: template card refused (%s); sending markdown", result.error)
         if token and not self._is_spent(token):
             content = render_markdown(item.message, RESPONSE_URL_LIMIT, mention_tags=False)
             result, errcode = self._post(token, content)
@@ -459,6 +772,36 @@ class WecomAdapter(Adapter):
             return refused
         url = f"{self.settings.domain}/cgi-bin/webhook/send?key={quote(key, safe='')}"
         return self._post(url, render_markdown(item.message, WEBHOOK_LIMIT))[0]
+
+    def _send_tap_answer(self, item: OutboundItem) -> SendResult:
+        """The answer to a tap that was not ready within the callback (the late path).
+
+        Long connection, still within WeCom's 5 s: the card update by the event's req_id.
+        Otherwise WeCom cannot update the card any more: a short markdown naming the operator
+        (its toast or text) through the event's response_url, the push webhook, or
+        ``aibot_send_msg``.
+        """
+        parsed = cards.parse_action_token(item.reply_token)
+        assert parsed is not None
+        at, rid, task, operator, response_url = parsed
+        message = item.message
+        ws = self.ws
+        if ws is not None and rid and self._now() - at < UPDATE_WINDOW_SECONDS:
+            update = self._card_update(task, operator, [message])
+            if update is not None:
+                outcome, ack = ws.post("aibot_respond_update_msg", update, rid=rid)
+                if outcome == "no ack" or (outcome == "acked" and not int(ack.get("errcode") or 0)):
+                    return classify("aibot_respond_update_msg", outcome, ack, WS_PERMANENT)
+                log.info("wecom: card update by req_id not possible (%s %s)", outcome, ack)
+        who = self.settings.names.get(operator, operator)
+        words = message.toast or message.text
+        text = f"@{who}：{words}" if words else ""
+        note = OutgoingMessage(text, card=None if words else message.card)
+        answer = OutboundItem(item.key, item.chat_id, note, item.reply_to, item.job, item.attempts)
+        answer.reply_token = response_url if self.settings.mode != "ws" else ""
+        if self.settings.mode == "ws":
+            return self._send_ws(answer)
+        return self.send(answer)
 
     def _webhook_key(self, chat_id: str) -> tuple[str, SendResult | None]:
         """The chat's push webhook key and a slot of its rate limit, or why not now."""
@@ -599,6 +942,20 @@ class WecomAdapter(Adapter):
         return SendResult(ok=False, error=error), errcode
 
 
+def _card(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"template_card": …}`` of a message that is one template card."""
+    return {"template_card": parts[0]["card"]}
+
+
+def _plain(message: OutgoingMessage) -> Callable[[str], str]:
+    """Text of ``message`` for a template card: plain text, mentions as ``@名字``."""
+
+    def mention(m: Mention) -> str:
+        return f"@{m.name or m.user_id}"
+
+    return lambda text: render_mentions(text, message.mentions, mention)
+
+
 def _header_name(name: str) -> str:
     """A file name safe inside a quoted multipart header (the exact name goes in filename*)."""
     return "".join(c if c.isprintable() and c not in '"\\\r\n' else "_" for c in name)
@@ -610,6 +967,7 @@ def _text(body: str, status: int) -> Response:
 
 
 STORE_RETRY_SECONDS = 600.0  # how long a message the database refused is held and retried
+_LOST = object()  # receive_patiently: the message could not be stored
 
 
 def store_patiently(
@@ -623,11 +981,21 @@ def store_patiently(
     WeCom never redelivers over the connection, so a message is held (and the next frame not
     read) until it is stored; after ``give_up_after`` seconds it is logged as lost.
     """
+    return receive_patiently(receive, message, give_up_after, sleep) is not _LOST
+
+
+def receive_patiently(
+    receive: Callable[[IncomingMessage], object],
+    message: IncomingMessage,
+    give_up_after: float = STORE_RETRY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> object:
+    """What ``receive`` answered for ``message`` (a tap's replies), retried as store_patiently
+    does; ``_LOST`` when it could not be stored."""
     waited, delay = 0.0, 0.5
     while True:
         try:
-            receive(message)
-            return True
+            return receive(message)
         except Exception:
             if waited >= give_up_after:
                 log.exception(
@@ -635,7 +1003,7 @@ def store_patiently(
                     message.message_id,
                     waited,
                 )
-                return False
+                return _LOST
             log.warning(
                 "storing wecom message %s failed; retrying in %.1f s",
                 message.message_id,

@@ -1,6 +1,7 @@
 """The daily digest: per-rep figures, wins and payments, stage moves, what is late, who is silent.
 
-One message: a headline (the text, with the owners' mentions) and a card. A day with no entries
+One message: a headline (the text, with the owners' mentions) and a card, its per-rep table with
+a bar chart of the 跟进 column (built from the same rows, so both agree). A day with no entries
 and nothing late is one plain line instead of an empty card. The shared pieces (per-rep table,
 lists with owner mentions, target progress) are used by the weekly review and the commands too.
 """
@@ -9,8 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 
-from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
+from bot.messages import (
+    CHART_BAR,
+    Card,
+    CardSection,
+    Chart,
+    OutgoingMessage,
+    Reply,
+    Series,
+    Table,
+)
 from handlers.absence import last_day_away
 from handlers.format import (
     customer_name,
@@ -19,7 +30,6 @@ from handlers.format import (
     fmt_late,
     fmt_money,
     fmt_paid,
-    fmt_percent,
     member_label,
 )
 from handlers.grade_tags import marks
@@ -56,12 +66,16 @@ def _count(value: int) -> str:
     return str(value) if value else "-"
 
 
-def rep_rows(figures: dict[int | None, RepFigures], members: dict[int, Member]) -> list[list[str]]:
-    """Table rows of per-member figures, busiest first."""
-    ordered = sorted(
+def busiest_first(figures: dict[int | None, RepFigures]) -> list[RepFigures]:
+    """Per-member figures, busiest first (the order of the table and its chart)."""
+    return sorted(
         figures.values(),
         key=lambda r: (-r.entries, -r.won_amount, -r.paid_amount, r.member_id or 0),
     )
+
+
+def rep_rows(ordered: Sequence[RepFigures], members: dict[int, Member]) -> list[list[str]]:
+    """Table rows of per-member figures, in the given order."""
     return [
         [
             name_of(members, rep.member_id),
@@ -73,6 +87,40 @@ def rep_rows(figures: dict[int | None, RepFigures], members: dict[int, Member]) 
         ]
         for rep in ordered
     ]
+
+
+def rep_section(
+    heading: str,
+    figures: dict[int | None, RepFigures],
+    members: dict[int, Member],
+    chart_title: str = "",
+) -> CardSection:
+    """The per-member table; with ``chart_title``, bars of its 跟进 column when anyone followed up."""
+    ordered = busiest_first(figures)
+    chart = None
+    if chart_title and any(rep.follow_ups for rep in ordered):
+        chart = Chart(
+            CHART_BAR,
+            chart_title,
+            [name_of(members, rep.member_id) for rep in ordered],
+            [Series("跟进", [float(rep.follow_ups) for rep in ordered])],
+        )
+    return CardSection(
+        heading=heading, table=Table(REP_COLUMNS, rep_rows(ordered, members)), chart=chart
+    )
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> int | None:
+    """The number ``fmt_percent`` shows: part / whole in percent, rounded half up; None for 0."""
+    if not whole:
+        return None
+    ratio = Decimal(part) * 100 / Decimal(whole)
+    return int(ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def show_percent(value: int | None) -> str:
+    """'62%', or '-' when there is nothing to divide (as ``fmt_percent``)."""
+    return "-" if value is None else f"{value}%"
 
 
 def totals(figures: Iterable[RepFigures]) -> RepFigures:
@@ -179,24 +227,43 @@ def stalled_lines(
 
 
 def target_section(
-    day: date, progress: Sequence[TargetProgress], members: dict[int, Member]
+    day: date, progress: Sequence[TargetProgress], members: dict[int, Member], chart: bool = False
 ) -> CardSection | None:
-    """The month's targets with won amounts so far; None when no target is set."""
+    """The month's targets with won amounts so far; None when no target is set.
+
+    ``chart``: with bars of each member's 完成 (percent of the target), the table's own numbers.
+    """
     if not progress:
         return None
+    done = [percent(p.won, p.target) for p in progress]
     rows = [
         [
             name_of(members, p.member_id),
             fmt_money(p.target),
             fmt_money(p.won),
-            fmt_percent(p.won, p.target),
+            show_percent(value),
             fmt_money(p.paid),
         ]
-        for p in progress
+        for p, value in zip(progress, done, strict=True)
     ]
+    bars = [(row[0], value) for row, value in zip(rows, done, strict=True) if value is not None]
     return CardSection(
         heading=f"{day.month}月目标（截至 {day.month}月{day.day}日）",
         table=Table(["成员", "目标", "已签约", "完成", "已回款"], rows),
+        chart=target_chart(f"{day.month}月目标完成", bars) if chart else None,
+    )
+
+
+def target_chart(title: str, bars: Sequence[tuple[str, int]]) -> Chart | None:
+    """Bars of percent of target per member (a full bar: the target reached); None for none."""
+    if not bars:
+        return None
+    return Chart(
+        CHART_BAR,
+        title,
+        [label for label, _ in bars],
+        [Series("完成", [float(value) for _, value in bars])],
+        unit="%",
     )
 
 
@@ -302,9 +369,7 @@ def build_digest(ctx: JobContext, day: date | None = None) -> list[OutgoingMessa
 
     sections: list[CardSection] = []
     if figures:
-        sections.append(
-            CardSection(heading="各人今日", table=Table(REP_COLUMNS, rep_rows(figures, members)))
-        )
+        sections.append(rep_section("各人今日", figures, members, "各人跟进次数"))
     if today_events:
         sections.append(
             CardSection(heading="签约与回款", lines=cut(event_lines(today_events, members)))

@@ -1,6 +1,8 @@
 """Morning nudges: each rep @-mentioned once with their overdue and due-today customers.
 
-Under ``/设置 提醒方式 私聊`` each rep gets theirs privately instead, and the group none.
+Under ``/设置 提醒方式 私聊`` each rep gets theirs privately instead, and the group none. In the
+card each customer is a section of its own (``customer:<id>``) with its buttons (✅ 已跟进,
+⏰ 推到明天 …, handlers.card_actions); the lines read as before where cards are text.
 """
 
 from __future__ import annotations
@@ -8,7 +10,13 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
-from handlers.format import customer_name, cut, fmt_date, fmt_late, member_label
+from handlers.format import (
+    customer_name,
+    customer_sections,
+    fmt_date,
+    fmt_late,
+    member_label,
+)
 from handlers.jobs.base import JobContext
 from models import reports
 from models.member import Member
@@ -49,8 +57,8 @@ def build_nudges(ctx: JobContext) -> list[OutgoingMessage]:
         head = f"{reply.mention(owner.user_id, member_label(owner))} 今天要跟进 {len(items)} 个客户"
         if late:
             head += f"，其中 {late} 个已逾期"
-        lines = cut([nudge_line(item, ctx.now.tzinfo) for item in items], MAX_ITEMS)
-        sections.append(CardSection(lines=[head, *lines]))
+        sections.append(CardSection(lines=[head]))
+        sections.extend(_sections(ctx, items))
     if not sections:
         return []
     card = Card(title=TITLE, sections=sections, subtitle=fmt_date(ctx.now.date()))
@@ -65,8 +73,15 @@ def _private_nudge(
     """The morning nudge of one rep, sent to them privately (/设置 提醒方式 私聊)."""
     late = sum(1 for item in items if item.overdue)
     head = f"你今天要跟进 {len(items)} 个客户" + (f"，其中 {late} 个已逾期" if late else "")
-    lines = cut([nudge_line(item, ctx.now.tzinfo) for item in items], MAX_ITEMS)
+    sections = _sections(ctx, items)
+    lines = [line for section in sections for line in section.lines]
     title = f"☀️ 早上好，{ctx.chat.name}今天要跟进的客户" if ctx.chat.name else TITLE
-    card = Card(title=title, sections=[CardSection(lines=[head, *lines])])
+    card = Card(title=title, sections=[CardSection(lines=[head]), *sections])
     card.subtitle = fmt_date(ctx.now.date())
     return OutgoingMessage("\n".join([head, *lines]), card=card, to_user=owner.user_id)
+
+
+def _sections(ctx: JobContext, items: list[reports.FollowUp]) -> list[CardSection]:
+    """One section per customer: its line and buttons (the first MAX_ITEMS, then how many more)."""
+    rows = [(nudge_line(i, ctx.now.tzinfo), i.deal.id, i.deal.stage, False) for i in items]
+    return customer_sections(rows, MAX_ITEMS)

@@ -4,13 +4,14 @@ Which deals are stalled is ``models.reports.stalled`` (the digest and the weekly
 same deals). Level 1 at the limit (the owner), level 2 two working days later (the managers),
 level 3 five working days later (the whole group). Each level is sent once per customer, stage
 and clock. When the owner is on leave (/请假), level 1 passes over to the managers (level 2).
+Each customer is a section of its own with its buttons (🙋 我来跟 for one nobody owns).
 """
 
 from __future__ import annotations
 
 from bot.messages import Card, CardSection, OutgoingMessage, Reply
 from handlers.absence import last_day_away
-from handlers.format import customer_name, cut, member_label
+from handlers.format import customer_name, customer_sections, member_label
 from handlers.jobs.base import JobContext
 from models import reports
 
@@ -24,7 +25,7 @@ def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
     members = reports.members_by_id(ctx)
     reply = Reply()
     managers = ctx.managers()
-    lines: dict[int, list[str]] = {1: [], 2: [], 3: []}
+    lines: dict[int, list[tuple[str, int, str, bool]]] = {1: [], 2: [], 3: []}
     for item in reports.stalled(ctx, reports.deals(ctx)):
         deal = item.deal
         since = item.since.astimezone(ctx.now.tzinfo)
@@ -52,16 +53,16 @@ def build_stalled(ctx: JobContext) -> list[OutgoingMessage]:
         )
         if level >= 2 and managers:
             line += " " + " ".join(reply.mention(m.user_id, member_label(m)) for m in managers)
-        lines[level].append(line)
+        lines[level].append((line, deal.id, deal.stage, deal.owner_id is None))
     sections = []
     for level in (3, 2, 1):
         items = lines[level]
         if not items:
             continue
-        shown = cut(items, MAX_ITEMS)
+        heading = CardSection(heading=HEADINGS[level])
         if level == 3:
-            shown.insert(0, reply.mention("all", "所有人") + " 这些客户停滞太久，请大家一起看看")
-        sections.append(CardSection(heading=HEADINGS[level], lines=shown))
+            heading.lines = [reply.mention("all", "所有人") + " 这些客户停滞太久，请大家一起看看"]
+        sections += [heading, *customer_sections(items, MAX_ITEMS)]
     if not sections:
         return []
     message = reply.build()

@@ -4,18 +4,17 @@ targets and the longest-stalled deals. The Friday job and /周报 build the same
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from bot.messages import Card, CardSection, OutgoingMessage, Reply, Table
+from bot.messages import CHART_LINE, Card, CardSection, Chart, OutgoingMessage, Reply, Series, Table
 from handlers.format import cut, fmt_date, fmt_money
 from handlers.jobs.base import JobContext
 from handlers.jobs.digest import (
-    REP_COLUMNS,
     event_lines,
     headline_figures,
     month_events,
     progress_for,
-    rep_rows,
+    rep_section,
     stalled_lines,
     target_section,
     totals,
@@ -27,6 +26,7 @@ from models.parsing import sanitize_user_text
 from models.stages import LADDER, LOST
 
 STALLED_TOP = 5
+TREND_WEEKS = 4
 
 
 def _change(now: int, before: int) -> str:
@@ -57,8 +57,34 @@ def week_label(first: date, last: date) -> str:
     return f"本周 {fmt_date(first)}—{fmt_date(last)}"
 
 
+def trend_section(ctx: JobContext, first: date, day: date) -> CardSection:
+    """The last TREND_WEEKS weeks up to ``day`` (this week so far): a table and its line chart."""
+    mondays = [first - timedelta(weeks=n) for n in range(TREND_WEEKS - 1, -1, -1)]
+    bounds = [reports.day_start(ctx, monday) for monday in mondays]
+    weeks = reports.activity_by_period(ctx, [*bounds, reports.day_end(ctx, day)])
+    labels = [f"{m.month}月{m.day}日" for m in mondays[:-1]] + ["本周"]
+    rows = [
+        [label, str(week.follow_ups), str(week.new_customers), str(week.stage_moves)]
+        for label, week in zip(labels, weeks, strict=True)
+    ]
+    chart = Chart(
+        CHART_LINE,
+        f"近 {TREND_WEEKS} 周跟进与新客户",
+        labels,
+        [
+            Series("跟进", [float(week.follow_ups) for week in weeks]),
+            Series("新客户", [float(week.new_customers) for week in weeks]),
+        ],
+    )
+    return CardSection(
+        heading=f"近 {TREND_WEEKS} 周（按周一起算）",
+        table=Table(["周", "跟进", "新客户", "推进"], rows),
+        chart=chart if any(week.follow_ups or week.new_customers for week in weeks) else None,
+    )
+
+
 def build_weekly(ctx: JobContext, day: date | None = None) -> list[OutgoingMessage]:
-    """The review of ``day``'s week from Monday 00:00 to the end of ``day`` (seven queries).
+    """The review of ``day``'s week from Monday 00:00 to the end of ``day`` (eight queries).
 
     The job and /周报 use today (the default), so the review covers this week up to now.
     """
@@ -93,12 +119,11 @@ def build_weekly(ctx: JobContext, day: date | None = None) -> list[OutgoingMessa
         if deal.owner_id is not None and reports.is_open(deal):
             figures.setdefault(deal.owner_id, reports.RepFigures(deal.owner_id))
     if figures:
-        sections.append(
-            CardSection(heading="各人本周", table=Table(REP_COLUMNS, rep_rows(figures, members)))
-        )
-    targets = target_section(day, progress, members)
+        sections.append(rep_section("各人本周", figures, members))
+    targets = target_section(day, progress, members, chart=True)
     if targets is not None:
         sections.append(targets)
+    sections.append(trend_section(ctx, first, day))
     stuck = reports.stalled(ctx, everyone)
     if stuck:
         sections.append(

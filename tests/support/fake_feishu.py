@@ -42,6 +42,22 @@ Endpoints (all answers carry ``X-Tt-Logid``; every endpoint except the token one
   → ``{"code": 0, "data": {"recognition_text": fake.speech_text}}``, the decoded PCM kept in
   ``fake.recognized``. A bad field, odd-length PCM or more than 60 s (16 kHz s16le) → 400
   ``{"code": 1040101}``; ``fake.speech_code`` (e.g. 99991672, no scope) answers that error instead.
+* ``PATCH /open-apis/im/v1/messages/{message_id}`` — update a card this fake posted, body
+  ``{"content": "<card JSON>"}``; recorded in ``fake.updates`` (:class:`Update`) and
+  ``fake.card(message_id)`` gives the card now shown. Both the old and the new card must declare
+  ``config.update_multi: true`` and the new one must pass ``card_problems`` (else 400
+  ``{"code": 230099}``, the fake's choice of code); over 30 KB → 230025; a message not posted by
+  this fake or not a card → 230001; older than 14 days (``fake.clock``) → 230031; more than 5 updates
+  a second to one message → 230020. Cards posted by create/reply must pass ``card_problems`` too.
+* ``GET /open-apis/im/v1/chats/{chat_id}`` — chat info with ``chat_mode``: ``p2p`` for the bot's
+  private chat with a user (each ``receive_id_type=open_id`` send creates one, ``fake.p2p_chat(open_id)``;
+  the send's answer carries its ``chat_id``), else ``group``; a chat the fake does not know (not in
+  ``members``, never sent to) falls through to the 404 of an unknown route.
+* ``fake.tap(message_id, label, open_id)`` and ``fake.submit(message_id, values, open_id)`` play the
+  Feishu client: they read the card now shown, find the button (or the form and its inputs) and
+  return the ``card.action.trigger`` callback it would send (``feishu_testkit.card_action_event``),
+  for the test to post to the bot's webhook signed like an event, or to push over the long
+  connection as a ``card`` frame (``FakeFeishuWS.push_card``).
 * Anything else → HTTP 404 ``{"code": 404, ...}`` and the request is kept in ``fake.unhandled``.
 
 Message-endpoint pipeline, in order (each step may answer and stop):
@@ -91,12 +107,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.support.feishu_testkit import card_action_event, card_problems
+
 __all__ = [
     "GATEWAY_HTML",
     "Call",
     "FakeFeishu",
     "ReceivedFile",
     "Sent",
+    "Update",
     "Upload",
     "reset_lark_token_cache",
 ]
@@ -131,6 +150,15 @@ class Sent:
     def text(self) -> str:
         """Text of a text message; card JSON for interactive; joined text runs for post."""
         return _content_text(self.msg_type, self.content)
+
+
+@dataclass
+class Update:
+    """One accepted ``PATCH`` of a card."""
+
+    message_id: str
+    card: Any  # json.loads of the request's ``content``
+    at: float  # time.monotonic() when accepted
 
 
 @dataclass
@@ -312,6 +340,14 @@ class FakeFeishu:
         self._uuids: dict[str, tuple[float, dict[str, Any]]] = {}
         self._msg_chat: dict[str, str] = {}
         self.uploads: dict[str, Upload] = {}
+        self.updates: list[Update] = []
+        self.answers: list[Any] = []  # the bot's answers to card callbacks (``answered``)
+        self._cards: dict[str, Any] = {}  # message_id → the card shown now
+        self._created: dict[str, float] = {}  # message_id → fake.clock() when posted
+        self._p2p: dict[str, str] = {}  # open_id → the bot's private chat with them
+        self._update_windows: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
         self.received_files: dict[str, ReceivedFile] = {}
         self.downloads = 0
         self.speech_text = ""
@@ -484,6 +520,172 @@ class FakeFeishu:
             self._msg_chat[message_id] = chat_id
         return file_key
 
+    # ---- cards ----------------------------------------------------------------------------------
+
+    def p2p_chat(self, open_id: str) -> str:
+        """The bot's private chat with ``open_id`` (made by the first private send to them)."""
+        with self._lock:
+            return self._p2p.setdefault(open_id, f"oc_p2p_{len(self._p2p) + 1}")
+
+    def card(self, message_id: str) -> Any:
+        """The card message ``message_id`` shows now (its last update), or None."""
+        with self._lock:
+            return self._cards.get(message_id)
+
+    def wait_for_update(self, n: int = 1, timeout: float = 5.0) -> list[Update]:
+        """Block until at least ``n`` card updates are recorded; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.updates) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {n} card update(s), got {len(self.updates)}")
+                self._cond.wait(left)
+            return list(self.updates)
+
+    def tap(
+        self,
+        message_id: str,
+        label: str,
+        open_id: str,
+        *,
+        token: str = "vt_test",
+        event_id: str | None = None,
+        create_time_us: int | None = None,
+    ) -> dict[str, Any]:
+        """The callback of ``open_id`` tapping the button ``label`` (outside any form) of a card."""
+        card = self._shown(message_id)
+        for button, around in _buttons(card):
+            text = (button.get("text") or {}).get("content")
+            if text == label and "form" not in around:
+                return card_action_event(
+                    _callback_value(button),
+                    open_id=open_id,
+                    chat_id=self._chat_of(message_id),
+                    message_id=message_id,
+                    token=token,
+                    event_id=event_id,
+                    name=button.get("name"),
+                    create_time_us=self._now_us(create_time_us),
+                )
+        raise AssertionError(f"no button {label!r} on card {message_id}")
+
+    def submit(
+        self,
+        message_id: str,
+        values: dict[str, str],
+        open_id: str,
+        *,
+        token: str = "vt_test",
+        event_id: str | None = None,
+        create_time_us: int | None = None,
+    ) -> dict[str, Any]:
+        """The callback of ``open_id`` filling in the card's form and pressing its submit button.
+
+        ``values`` are keyed by an input's label or placeholder (or its ``name``): dates as
+        YYYY-MM-DD (sent as the picker sends them, ``2026-12-01 +0800``), selects by the option's
+        text or value. A required input left empty raises, as the client refuses to send.
+        """
+        card = self._shown(message_id)
+        forms = [c for c, _ in _components(card) if c.get("tag") == "form"]
+        if len(forms) != 1:
+            raise AssertionError(f"card {message_id} shows {len(forms)} forms")
+        form_value: dict[str, Any] = {}
+        submit: dict[str, Any] | None = None
+        caption = ""
+        for element, _ in _components(forms[0].get("elements")):
+            tag = element.get("tag")
+            if tag == "markdown":
+                caption = str(element.get("content") or "")
+                continue
+            if tag == "button" and element.get("form_action_type") == "submit":
+                submit = element
+                continue
+            if tag not in ("input", "date_picker", "select_static"):
+                continue
+            keys = {
+                element.get("name"),
+                caption,
+                (element.get("label") or {}).get("content"),
+                (element.get("placeholder") or {}).get("content"),
+            }
+            given = next((values[k] for k in values if k in keys), None)
+            if given is None:
+                given = {
+                    "input": element.get("default_value"),
+                    "date_picker": element.get("initial_date"),
+                }.get(tag)
+                if tag == "select_static" and element.get("initial_index"):
+                    given = element["options"][int(element["initial_index"]) - 1]["value"]
+            if not given:
+                if element.get("required"):
+                    raise AssertionError(f"有必填项未填写: {element.get('name')}")
+                continue
+            if tag == "date_picker":
+                form_value[element["name"]] = f"{given} +0800"
+            elif tag == "select_static":
+                options = element.get("options") or []
+                match = [
+                    o["value"]
+                    for o in options
+                    if given in (o.get("value"), (o.get("text") or {}).get("content"))
+                ]
+                if not match:
+                    raise AssertionError(f"no option {given!r} in {element.get('name')}")
+                form_value[element["name"]] = match[0]
+            else:
+                form_value[element["name"]] = given
+            caption = ""
+        if submit is None:
+            raise AssertionError(f"the form of card {message_id} has no submit button")
+        return card_action_event(
+            _callback_value(submit),
+            open_id=open_id,
+            chat_id=self._chat_of(message_id),
+            message_id=message_id,
+            token=token,
+            event_id=event_id,
+            form_value=form_value,
+            name=submit.get("name"),
+            create_time_us=self._now_us(create_time_us),
+        )
+
+    def answered(self, callback: dict[str, Any], body: Any) -> None:
+        """Play the client receiving the bot's answer to ``callback``: a ``toast`` is shown, a
+        ``card`` of type ``raw`` replaces the tapped card (it must be JSON 2.0 like the card sent,
+        else the client shows error 200830). Answers are kept in ``fake.answers``."""
+        if not isinstance(body, dict):
+            raise AssertionError(f"the answer is not a JSON object: {body!r}")  # 200672
+        toast = body.get("toast")
+        if toast is not None and toast.get("type") not in ("info", "success", "error", "warning"):
+            raise AssertionError(f"bad toast {toast!r}")
+        context = callback["event"]["context"]
+        message_id = context["open_message_id"]
+        with self._lock:
+            self.answers.append(body)
+        card = body.get("card")
+        if card is None:
+            return
+        if card.get("type") != "raw" or card_problems(card.get("data")):
+            raise AssertionError(f"bad card in the answer: {card_problems(card.get('data'))}")
+        with self._cond:
+            self._cards[message_id] = card["data"]
+            self._cond.notify_all()
+
+    def _now_us(self, given: int | None) -> int:
+        """A callback's ``create_time`` (µs): ``given``, else now on the fake's clock."""
+        return given if given is not None else int(self.clock() * 1_000_000)
+
+    def _shown(self, message_id: str) -> Any:
+        card = self.card(message_id)
+        if card is None:
+            raise AssertionError(f"no card message {message_id}")
+        return card
+
+    def _chat_of(self, message_id: str) -> str:
+        with self._lock:
+            return self._msg_chat.get(message_id, "")
+
     # ---- inspection -----------------------------------------------------------------------------
 
     def files_sent(self) -> list[tuple[Sent, Upload]]:
@@ -590,6 +792,14 @@ class FakeFeishu:
         ):
             if segs[5] == "reply":
                 self._message(h, "reply", segs[4], query, raw)
+        if (
+            method == "PATCH"
+            and len(segs) == 5
+            and segs[:4] == ["open-apis", "im", "v1", "messages"]
+        ):
+            self._patch(h, segs[4], raw)
+        if method == "GET" and len(segs) == 5 and segs[:4] == ["open-apis", "im", "v1", "chats"]:
+            self._chat_info(h, segs[4])
         if method == "POST" and path == "/open-apis/im/v1/files":
             self._upload(h, raw)
         if method == "POST" and path == "/open-apis/speech_to_text/v1/speech/file_recognize":
@@ -829,6 +1039,10 @@ class FakeFeishu:
         limit = TEXT_LIMIT if msg_type == "text" else RICH_LIMIT
         if len(content_str.encode()) > limit:
             raise _Reply(400, {"code": 230025, "msg": "message content is too long"})
+        if msg_type == "interactive" and isinstance(content, dict) and content.get("schema"):
+            problems = card_problems(content)
+            if problems:
+                raise _Reply(400, {"code": 230099, "msg": f"fake feishu: bad card: {problems}"})
 
         now = time.monotonic()
         with self._cond:
@@ -858,8 +1072,15 @@ class FakeFeishu:
                 },
                 "body": {"content": content_str},
             }
+            if kind == "create" and receive_id_type != "chat_id" and isinstance(receive_id, str):
+                p2p = self._p2p.setdefault(receive_id, f"oc_p2p_{len(self._p2p) + 1}")
+                data["chat_id"] = p2p
+                self._msg_chat[message_id] = p2p
             if chat_id:
                 self._msg_chat[message_id] = chat_id
+            if msg_type == "interactive":
+                self._cards[message_id] = content
+            self._created[message_id] = self.clock()
             if uid:
                 self._uuids[uid] = (now, data)
             self.sent.append(
@@ -879,6 +1100,60 @@ class FakeFeishu:
                 )
             )
             self._cond.notify_all()
+        raise _Reply(200, {"code": 0, "msg": "success", "data": data})
+
+    def _patch(self, h: _Handler, message_id: str, raw: bytes) -> None:
+        self._auth(h)
+        body = _json_or_none(raw)
+        content_str = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content_str, str):
+            raise _Reply(400, {"code": 99992402, "msg": "field validation failed: content"})
+        try:
+            card = json.loads(content_str)
+        except ValueError:
+            raise _Reply(400, {"code": 230001, "msg": "invalid message content"}) from None
+        with self._lock:
+            old = self._cards.get(message_id)
+            created = self._created.get(message_id, 0.0)
+        if old is None:
+            raise _Reply(400, {"code": 230001, "msg": "not a card message of this app"})
+        if self.clock() - created > 14 * 86400:
+            raise _Reply(400, {"code": 230031, "msg": "the message is older than 14 days"})
+        if len(content_str.encode()) > RICH_LIMIT:
+            raise _Reply(400, {"code": 230025, "msg": "message content is too long"})
+        problems = card_problems(old, updatable=True) + card_problems(card, updatable=True)
+        if problems:
+            raise _Reply(400, {"code": 230099, "msg": f"fake feishu: cannot update: {problems}"})
+        now = time.monotonic()
+        with self._cond:
+            window = self._update_windows[message_id]
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            window.append(now)
+            if self.enforce_limits and len(window) > 5:
+                self.violations += 1
+                raise _Reply(400, _CHAT_LIMIT)
+            self._cards[message_id] = card
+            self.updates.append(Update(message_id, card, now))
+            self._cond.notify_all()
+        raise _Reply(200, {"code": 0, "msg": "success", "data": {}})
+
+    def _chat_info(self, h: _Handler, chat_id: str) -> None:
+        with self._lock:
+            private = chat_id in self._p2p.values()
+            known = private or chat_id in self.members or chat_id in self._msg_chat.values()
+        if not known:
+            return  # falls through to the 404 of an unknown route
+        self._auth(h)
+        mode = "p2p" if private else "group"
+        data = {
+            "name": "" if private else chat_id,
+            "chat_mode": mode,
+            "chat_type": "private",
+            "owner_id_type": "open_id",
+            "tenant_key": self.tenant_key,
+            "external": False,
+        }
         raise _Reply(200, {"code": 0, "msg": "success", "data": data})
 
     def _enforce_limits(self, key: str) -> None:
@@ -905,6 +1180,31 @@ class FakeFeishu:
             if len(chat) > self.chat_qps:
                 self.violations += 1
                 raise _Reply(400, _CHAT_LIMIT)
+
+
+def _components(node: Any, around: tuple[str, ...] = ()) -> Any:
+    """(component, tags of the components around it) for every component, in order."""
+    if isinstance(node, dict):
+        tag = node.get("tag")
+        inner = (*around, str(tag)) if tag else around
+        if tag:
+            yield node, around
+        for value in node.values():
+            yield from _components(value, inner)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _components(value, around)
+
+
+def _buttons(card: Any) -> Any:
+    return ((c, around) for c, around in _components(card) if c.get("tag") == "button")
+
+
+def _callback_value(button: dict[str, Any]) -> Any:
+    for behavior in button.get("behaviors") or []:
+        if behavior.get("type") == "callback":
+            return behavior.get("value")
+    raise AssertionError(f"button {button.get('text')} has no callback")
 
 
 _JSON = "application/json; charset=utf-8"

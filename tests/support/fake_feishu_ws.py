@@ -14,7 +14,8 @@ The wire protocol is lark-oapi 1.7.5's (``lark_oapi/ws/client.py``, ``const.py``
 3. Frames are protobuf ``pbbp2.Frame``. ``method`` 0 = control (``type`` header ``ping``/``pong``), 1 = data.
    :meth:`FakeFeishuWS.push_event` sends a data frame with headers ``type=event, message_id, trace_id,
    sum, seq`` and the event JSON as payload (optionally split into ``parts`` chunks, which the client
-   reassembles by ``message_id``).
+   reassembles by ``message_id``); :meth:`FakeFeishuWS.push_card` the same with ``type=card`` for a
+   card callback.
 4. The client acks each data frame by writing the frame back (headers plus ``biz_rt``, the handler time
    in ms) with payload ``{"code": 200|500, "headers": null, "data": null}``; ``data`` is a base64 JSON
    of the handler's result when it returned one. Acks are recorded in ``acks`` as :class:`Ack`.
@@ -173,7 +174,10 @@ class FakeFeishuWS(FakeFeishu):
 
     def _init_state(self) -> None:
         super()._init_state()
+        previous = getattr(self, "_ws", None)
         self._ws = _WsState()
+        if previous is not None:  # reset(): the websockets still open stay on record
+            self._ws.connections = [c for c in previous.connections if c.closed_at is None]
 
     # ---- records --------------------------------------------------------------------------------
 
@@ -410,11 +414,14 @@ class FakeFeishuWS(FakeFeishu):
         trace_id: str | None = None,
         parts: int = 1,
         timeout: float = 5.0,
+        frame_type: str = "event",
     ) -> str:
         """Send ``event`` as a data frame on the newest open connection; returns the frame message_id.
 
         ``parts > 1`` splits the payload into that many frames (``sum``/``seq``), as Feishu does for large
         events. A redelivery by Feishu is a new frame (new message_id) carrying the same event.
+        ``frame_type`` "card": a card callback (``card.action.trigger``) in a ``type=card`` frame, as
+        reported in production (feishu-cards-files.md §1.3); its ack carries the answer (toast, card).
         """
         with self._lock:
             conn = self._ws_conns[-1] if self._ws_conns else None
@@ -431,7 +438,7 @@ class FakeFeishuWS(FakeFeishu):
             build_frame(
                 DATA,
                 {
-                    "type": "event",
+                    "type": frame_type,
                     "message_id": frame_id,
                     "trace_id": trace,
                     "sum": str(parts),
@@ -450,6 +457,10 @@ class FakeFeishuWS(FakeFeishu):
 
         asyncio.run_coroutine_threadsafe(send(), loop).result(timeout)
         return frame_id
+
+    def push_card(self, callback: dict[str, Any], **kwargs: Any) -> str:
+        """``push_event`` of a card callback in a ``type=card`` frame; returns the frame message_id."""
+        return self.push_event(callback, frame_type="card", **kwargs)
 
     def wait_ack(self, message_id: str, timeout: float = 5.0) -> Ack:
         """Block until the client acked the frame ``message_id``; AssertionError on timeout."""

@@ -13,6 +13,13 @@ answers ``{"errcode": 0, "type": "file", "media_id", "created_at"}``; the file i
 ``{"msgtype": "file", "file": {"media_id"}}`` must name a media_id uploaded with the same key,
 else 40007; it counts toward the 20 per minute.
 
+Template cards (wecom-cards-files.md §1): a response_url takes ``template_card`` only when its
+callback came from a single chat (``response_url(token, group=True)`` hands out a group one: a
+card there is refused with 40008); the push webhook takes none of the interactive types.
+:class:`CallbackClient` plays WeCom's side of the callback: it encrypts and signs a body (a
+``template_card_event`` from :func:`card_event`), posts it to the bot's ``/webhook/wecom`` and
+decrypts the passive reply (its signature checked), recording each in ``replies``.
+
 Faults: ``fail_next`` answers the next posts with an error; ``answer_late`` accepts (records)
 the next posts and answers only after a delay, as WeCom does when it is slow; ``stop()`` stops
 listening (connections are refused, nothing is sent) until ``start()`` opens the same port again.
@@ -21,6 +28,7 @@ listening (connections are refused, nothing is sent) until ``start()`` opens the
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -32,7 +40,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.adapters.wecom_crypto import WecomCrypto, sign
+
 UPLOAD_LIMIT = 20 * 1024 * 1024
+BAD_CARD = 40058  # what this fake answers a template card breaking the doc's rules with
+_TASK_ID = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
 
 
 @dataclass
@@ -56,7 +68,11 @@ class Received:
 
     @property
     def content(self) -> str:
-        """The markdown content."""
+        """The markdown content (of a template card: its title and text)."""
+        if self.body.get("msgtype") == "template_card":
+            card = self.body.get("template_card") or {}
+            title = str((card.get("main_title") or {}).get("title", ""))
+            return "\n".join(t for t in (title, str(card.get("sub_title_text") or "")) if t)
         return str((self.body.get("markdown") or {}).get("content", ""))
 
 
@@ -74,6 +90,7 @@ class FakeWecom:
     late_seconds: float = 2.0
     requests: int = 0  # posts that arrived whole, whatever the answer
     media: dict[str, Media] = field(default_factory=dict)
+    group_tokens: set[str] = field(default_factory=set)  # response_urls of group callbacks
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -126,8 +143,10 @@ class FakeWecom:
         assert self._port, "start() first"
         return f"http://127.0.0.1:{self._port}"
 
-    def response_url(self, token: str) -> str:
-        """A response_url handed out with a callback."""
+    def response_url(self, token: str, group: bool = False) -> str:
+        """A response_url handed out with a callback (``group``: from a group chat)."""
+        if group:
+            self.group_tokens.add(token)
         return f"{self.url}/response/{token}"
 
     def webhook(self, key: str | None = None) -> list[Received]:
@@ -185,6 +204,8 @@ class FakeWecom:
             key = (parse_qs(parts.query).get("key") or [""])[0]
             if key not in self.keys:
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            if body.get("msgtype") not in ("markdown", "file"):
+                return 200, {"errcode": 40008, "errmsg": "invalid message type"}
             if body.get("msgtype") == "file":
                 media = self.media.get(str((body.get("file") or {}).get("media_id") or ""))
                 if media is None or media.key != key:
@@ -205,6 +226,14 @@ class FakeWecom:
             token = parts.path.removeprefix("/response/")
             if token in self._used or token in self.expired:
                 return 200, {"errcode": 40001, "errmsg": "response_url used or expired"}
+            if body.get("msgtype") == "template_card":
+                if token in self.group_tokens:
+                    return 200, {"errcode": 40008, "errmsg": "template_card: single chat only"}
+                problem = card_problem(body.get("template_card"))
+                if problem:
+                    return 200, {"errcode": BAD_CARD, "errmsg": problem}
+            elif body.get("msgtype") != "markdown":
+                return 200, {"errcode": 40008, "errmsg": "invalid message type"}
             self._used.add(token)
             self.messages.append(Received("response", token, body, now))
             return 200, {"errcode": 0, "errmsg": "ok"}
@@ -268,3 +297,107 @@ def voice_callback(
     if response_url:
         body["response_url"] = response_url
     return body
+
+
+def card_problem(card: Any, update: bool = False) -> str:
+    """What breaks the doc's rules for a ``button_interaction`` card ('' when nothing)."""
+    if not isinstance(card, dict) or card.get("card_type") != "button_interaction":
+        return "card_type must be button_interaction"
+    if not isinstance(card.get("main_title"), dict) or not card["main_title"].get("title"):
+        return "main_title.title is required"
+    if not _TASK_ID.fullmatch(str(card.get("task_id") or "")):
+        return "task_id: 1-128 of [0-9A-Za-z_-@]"
+    buttons = card.get("button_list")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 6:
+        return "button_list: 1 to 6 buttons"
+    keys = [str(b.get("key") or "") for b in buttons]
+    if len(set(keys)) != len(keys) or any(not k or len(k.encode()) > 1024 for k in keys):
+        return "button_list.key: unique, 1-1024 bytes"
+    if any(b.get("style", 1) not in (1, 2, 3, 4) for b in buttons):
+        return "button_list.style: 1-4"
+    return ""
+
+
+def card_event(
+    user: str,
+    task_id: str,
+    event_key: str,
+    msgid: str,
+    chat_id: str = "",
+    response_url: str = "",
+    create_time: int = 1700000000,
+) -> dict[str, Any]:
+    """A tap on a ``button_interaction`` card as WeCom delivers it (doc 101027): group when
+    ``chat_id`` is given, else single. Encrypt it like any callback body."""
+    body: dict[str, Any] = {
+        "msgid": msgid,
+        "create_time": create_time,
+        "aibotid": "AIBOTID",
+        "from": {"userid": user},
+        "chattype": "group" if chat_id else "single",
+        "msgtype": "event",
+        "event": {
+            "eventtype": "template_card_event",
+            "template_card_event": {
+                "card_type": "button_interaction",
+                "event_key": event_key,
+                "task_id": task_id,
+            },
+        },
+    }
+    if chat_id:
+        body["chatid"] = chat_id
+    if response_url:
+        body["response_url"] = response_url
+    return body
+
+
+@dataclass
+class Delivery:
+    """One callback WeCom posted and what the bot answered (the passive reply, decrypted)."""
+
+    body: dict[str, Any]
+    status: int
+    reply: dict[str, Any] | None  # None: an empty answer
+
+
+class CallbackClient:
+    """WeCom's side of the robot's callback URL: encrypt, sign, post, read the passive reply.
+
+    ``post(query, envelope) -> (status, body bytes)`` reaches the bot (a Flask test client or
+    a real port); ``clock`` gives the callback timestamp (epoch seconds).
+    """
+
+    def __init__(
+        self,
+        token: str,
+        encoding_aes_key: str,
+        post: Callable[[dict[str, str], dict[str, Any]], tuple[int, bytes]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token = token
+        self.crypto = WecomCrypto(token, encoding_aes_key, "")
+        self._post = post
+        self.clock = clock
+        self.replies: list[Delivery] = []
+        self._nonces = iter(range(1, 1_000_000))
+
+    def deliver(self, body: dict[str, Any], signature: str = "") -> Delivery:
+        """Post ``body`` once (WeCom posts a template_card_event once, and waits 5 s)."""
+        enc = self.crypto.encrypt(json.dumps(body, ensure_ascii=False))
+        ts, nonce = str(int(self.clock())), f"nonce{next(self._nonces)}"
+        query = {
+            "msg_signature": signature or sign(self.token, ts, nonce, enc),
+            "timestamp": ts,
+            "nonce": nonce,
+        }
+        status, raw = self._post(query, {"encrypt": enc})
+        reply = None
+        if status == 200 and raw:
+            envelope = json.loads(raw)
+            expected = sign(self.token, str(envelope["timestamp"]), nonce, envelope["encrypt"])
+            assert envelope["nonce"] == nonce and envelope["msgsignature"] == expected
+            reply = json.loads(self.crypto.decrypt(envelope["encrypt"]))
+        delivery = Delivery(body, status, reply)
+        self.replies.append(delivery)
+        return delivery

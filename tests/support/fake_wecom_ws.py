@@ -8,6 +8,10 @@
 - ``ping`` is acked; ``aibot_respond_msg`` (echoing a callback's req_id; a req_id answers once,
   then ``846605``) and ``aibot_send_msg`` (to a known chatid, else ``93006``) are acked and
   recorded in ``sent`` as :class:`Sent`;
+- template cards (``msgtype: template_card`` in a reply or ``aibot_send_msg``) are checked
+  against the doc's rules (``card_problem``) and a task_id may be posted once per robot;
+  :meth:`push_tap` sends a ``template_card_event`` and ``aibot_respond_update_msg`` echoing its
+  req_id (once, with the tapped card's task_id) is acked and recorded in ``updates``;
 - :meth:`push_message` sends an ``aibot_msg_callback``, :meth:`push_event` an
   ``aibot_event_callback``; :meth:`kick` sends ``disconnected_event`` and closes, as WeCom does
   to the old connection when a new one is made; :meth:`drop` closes the link;
@@ -36,6 +40,8 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from tests.support.fake_wecom import BAD_CARD, card_problem
 
 __all__ = ["AUTH_REFUSED", "FakeWecomWS", "Sent"]
 
@@ -74,6 +80,9 @@ class FakeWecomWS:
         self.handshakes = 0
         self._answered: set[str] = set()  # callback req_ids already replied to
         self._callbacks: dict[str, str] = {}  # callback req_id → chatid
+        self._taps: dict[str, str] = {}  # template_card_event req_id → its task_id
+        self._task_ids: set[str] = set()  # task_ids of every card posted
+        self.updates: list[dict[str, Any]] = []  # bodies of accepted aibot_respond_update_msg
         self._conn: ServerConnection | None = None
         self._connected = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,7 +165,7 @@ class FakeWecomWS:
                     self._connected.set()
                 elif cmd == "ping" and self.ignore_pings:
                     continue
-                elif cmd in ("aibot_respond_msg", "aibot_send_msg"):
+                elif cmd in ("aibot_respond_msg", "aibot_send_msg", "aibot_respond_update_msg"):
                     ack.update(self._record(cmd, rid, frame.get("body") or {}))
                     if cmd in self.unacked:
                         continue
@@ -172,17 +181,39 @@ class FakeWecomWS:
     def _record(self, cmd: str, rid: str, body: dict[str, Any]) -> dict[str, Any]:
         """Record a post; the errcode/errmsg WeCom would answer it with."""
         with self._lock:
+            if cmd == "aibot_respond_update_msg":
+                if rid not in self._taps or rid in self._answered:
+                    return {"errcode": 846605, "errmsg": "invalid req_id"}
+                card = body.get("template_card") or {}
+                if body.get("response_type") != "update_template_card":
+                    return {"errcode": 93050, "errmsg": "response_type字段不合法"}
+                problem = card_problem(card)
+                if not problem and card.get("task_id") != self._taps[rid]:
+                    problem = "task_id must be the tapped card's"
+                if problem:
+                    return {"errcode": BAD_CARD, "errmsg": problem}
+                self._answered.add(rid)
+                self.updates.append(body)
+                return {}
+            if body.get("msgtype") == "template_card":
+                card = body.get("template_card") or {}
+                problem = card_problem(card)
+                if not problem and card.get("task_id") in self._task_ids:
+                    problem = "task_id already used by this robot"
+                if problem:
+                    return {"errcode": BAD_CARD, "errmsg": problem}
+                self._task_ids.add(str(card["task_id"]))
             if cmd == "aibot_respond_msg":
                 if rid not in self._callbacks or rid in self._answered:
                     return {"errcode": 846605, "errmsg": "invalid req_id"}
                 self._answered.add(rid)
-                text = str((body.get("stream") or {}).get("content", ""))
+                text = str((body.get("stream") or {}).get("content", "")) or _card_text(body)
                 self.sent.append(Sent("reply", rid, self._callbacks[rid], text, body))
                 return {}
             chat = str(body.get("chatid", ""))
             if chat not in self.chats and chat not in self.users:
                 return {"errcode": 93006, "errmsg": "invalid chatid"}
-            text = str((body.get("markdown") or {}).get("content", ""))
+            text = str((body.get("markdown") or {}).get("content", "")) or _card_text(body)
             self.sent.append(Sent("send", rid, chat, text, body))
             return {}
 
@@ -235,6 +266,59 @@ class FakeWecomWS:
         self._push({"cmd": "aibot_event_callback", "headers": {"req_id": rid}, "body": body})
         return rid
 
+    def push_tap(
+        self,
+        task_id: str,
+        event_key: str,
+        user_id: str = USER,
+        chat_id: str = CHAT,
+        msgid: str = "",
+    ) -> str:
+        """A tap on a template card (``template_card_event``; single chat when ``chat_id`` is
+        ''); returns its req_id. The bot may answer it once with aibot_respond_update_msg."""
+        rid = f"REQ-TAP-{next(self._ids)}"
+        body: dict[str, Any] = {
+            "msgid": msgid or f"tap-{rid}",
+            "create_time": int(time.time()),
+            "aibotid": self.bot_id,
+            "chattype": "group" if chat_id else "single",
+            "from": {"userid": user_id},
+            "msgtype": "event",
+            "event": {
+                "eventtype": "template_card_event",
+                "template_card_event": {
+                    "card_type": "button_interaction",
+                    "event_key": event_key,
+                    "task_id": task_id,
+                },
+            },
+        }
+        if chat_id:
+            body["chatid"] = chat_id
+        with self._lock:
+            self._taps[rid] = task_id
+        self._push({"cmd": "aibot_event_callback", "headers": {"req_id": rid}, "body": body})
+        return rid
+
+    def wait_updates(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The first ``count`` card updates, once there are at least that many."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.updates) >= count:
+                    return list(self.updates[:count])
+            time.sleep(0.02)
+        raise AssertionError(f"{len(self.updates)} card updates, expected {count}")
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The template cards the bot posted (replies and sends), in order."""
+        with self._lock:
+            return [
+                s.body["template_card"]
+                for s in self.sent
+                if s.body.get("msgtype") == "template_card"
+            ]
+
     def kick(self) -> None:
         """What WeCom does to the old connection when a new one subscribes: event, then close."""
         self.push_event("disconnected_event")
@@ -268,3 +352,10 @@ class FakeWecomWS:
         """The frames of one ``cmd`` the bot sent."""
         with self._lock:
             return [f for f in self.frames if f.get("cmd") == cmd]
+
+
+def _card_text(body: dict[str, Any]) -> str:
+    """The title and text of a template card post ('' for anything else)."""
+    card = body.get("template_card") or {}
+    title = str((card.get("main_title") or {}).get("title", ""))
+    return "\n".join(t for t in (title, str(card.get("sub_title_text") or "")) if t)

@@ -85,6 +85,14 @@ class FeishuChat:
         self.fake.note_event(event)
         return self.post_event(event), event
 
+    def tap(self, callback: dict[str, Any], **request: Any) -> Any:
+        """POST a card callback (``fake.tap`` / ``fake.submit``) signed like an event; a 200
+        answer is shown by the fake client (toast, updated card). Returns the Flask response."""
+        response = self.post_event(callback, **request)
+        if response.status_code == 200:
+            self.fake.answered(callback, response.get_json())
+        return response
+
     def texts(self) -> list[str]:
         """Texts the fake Feishu received."""
         return self.fake.texts()

@@ -7,7 +7,10 @@
   (``RawRequest.headers`` is a plain, case-sensitive dict).
 * The event builders return v2.0 (``"schema": "2.0"``) envelopes shaped like the official samples; the
   member events follow the fields of the SDK models ``P2ImChatMemberBotAddedV1Data`` and
-  ``P2ImChatMemberUserAddedV1Data``.
+  ``P2ImChatMemberUserAddedV1Data``; ``card_action_event`` is the ``card.action.trigger`` callback of
+  feishu-cards-files.md §1.2 (``header.create_time`` in microseconds).
+* ``card_problems`` checks a card JSON 2.0 against the rules of feishu-cards-files.md §2.1 (the fake
+  server refuses cards that break them).
 
 Uses ``pycryptodome`` (a lark-oapi dependency), so no extra package is needed.
 """
@@ -18,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 from typing import Any
@@ -36,6 +40,8 @@ __all__ = [
     "BOT_OPEN_ID",
     "TENANT_KEY",
     "bot_added_event",
+    "card_action_event",
+    "card_problems",
     "encrypt_event",
     "file_message_event",
     "member_added_event",
@@ -303,3 +309,149 @@ def member_added_event(
             "i18n_names": {"zh_cn": name, "en_us": "", "ja_jp": ""},
         },
     }
+
+
+def card_action_event(
+    value: dict[str, Any],
+    *,
+    open_id: str,
+    chat_id: str,
+    message_id: str,
+    token: str = "vt_test",
+    event_id: str | None = None,
+    form_value: dict[str, Any] | None = None,
+    tag: str = "button",
+    name: str | None = None,
+    create_time_us: int | None = None,
+) -> dict[str, Any]:
+    """The ``card.action.trigger`` callback of a tap on a button of card ``message_id`` (the doc's
+    sample, feishu-cards-files.md §1.2): ``form_value`` only for a form submit, ``timezone`` only
+    when a date picker was used, ``operator.user_id`` absent (it needs an extra scope)."""
+    created = create_time_us if create_time_us is not None else int(time.time() * 1_000_000)
+    header = _header("card.action.trigger", token, event_id, None)
+    header["create_time"] = str(created)
+    action: dict[str, Any] = {"value": value, "tag": tag}
+    if name:
+        action["name"] = name
+    if form_value is not None:
+        action["form_value"] = form_value
+        if any(
+            isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2} [+-]\d{4}", v)
+            for v in form_value.values()
+        ):
+            action["timezone"] = "Asia/Shanghai"
+    return {
+        "schema": "2.0",
+        "header": header,
+        "event": {
+            "operator": {
+                "tenant_key": TENANT_KEY,
+                "open_id": open_id,
+                "union_id": "on_" + open_id.removeprefix("ou_"),
+            },
+            "token": "c-" + secrets.token_hex(20),
+            "action": action,
+            "host": "im_message",
+            "context": {"open_message_id": message_id, "open_chat_id": chat_id},
+        },
+    }
+
+
+CARD_BYTES = 30 * 1024
+CARD_COMPONENTS = 200
+_TEXT_OBJECTS = {"plain_text", "lark_md"}
+_NAMED = {
+    "input",
+    "date_picker",
+    "picker_datetime",
+    "picker_time",
+    "select_static",
+    "multi_select_static",
+    "select_person",
+    "multi_select_person",
+    "checker",
+}
+
+
+def _walk(node: Any, path: tuple[str, ...] = ()) -> Any:
+    """Yield (component, tags of the components around it) for every component of a card."""
+    if isinstance(node, dict):
+        tag = node.get("tag")
+        inner = path
+        if tag and tag not in _TEXT_OBJECTS:
+            yield node, path
+            inner = (*path, str(tag))
+        for value in node.values():
+            yield from _walk(value, inner)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value, path)
+
+
+def card_problems(card: Any, *, updatable: bool = False) -> list[str]:
+    """What is wrong with a card JSON 2.0 by the doc's rules ([] when nothing): schema, size,
+    component count, tables and charts, forms at the body root with card-unique names and a submit
+    button, no table/chart/form in a form, select values unique, callback values as objects;
+    ``updatable``: ``config.update_multi`` must be true (a card that is PATCHed)."""
+    problems: list[str] = []
+    if not isinstance(card, dict) or card.get("schema") != "2.0":
+        return ["not a card JSON 2.0"]
+    elements = (card.get("body") or {}).get("elements")
+    if not isinstance(elements, list):
+        return ["body.elements missing"]
+    if updatable and (card.get("config") or {}).get("update_multi") is not True:
+        problems.append("config.update_multi is not true")
+    size = len(json.dumps(card, ensure_ascii=False).encode("utf-8"))
+    if size > CARD_BYTES:
+        problems.append(f"card of {size} bytes (over 30 KB)")
+    components = list(_walk(card.get("body")))
+    if len(components) > CARD_COMPONENTS:
+        problems.append(f"{len(components)} components (over {CARD_COMPONENTS})")
+    tags = [c.get("tag") for c, _ in components]
+    if tags.count("table") > 5:
+        problems.append("more than 5 tables")
+    if tags.count("chart") > 5:
+        problems.append("more than 5 charts")
+    names: list[str] = []
+    for component, around in components:
+        tag = component.get("tag")
+        name = component.get("name")
+        if isinstance(name, str) and name:
+            names.append(name)
+        if len(around) > 5:
+            problems.append(f"{tag} nested {len(around)} deep")
+        if tag == "form":
+            if around:
+                problems.append(f"form {name!r} inside {around[-1]}: forms sit at the body root")
+            if not name:
+                problems.append("a form without a name")
+            inside = list(_walk(component.get("elements")))
+            for child, _ in inside:
+                if child.get("tag") in ("table", "chart", "form"):
+                    problems.append(f"{child.get('tag')} inside form {name!r}")
+                if (child.get("tag") in _NAMED or child.get("tag") == "button") and not child.get(
+                    "name"
+                ):
+                    problems.append(f"{child.get('tag')} without a name in form {name!r}")
+            if not any(
+                c.get("tag") == "button" and c.get("form_action_type") == "submit"
+                for c, _ in inside
+            ):
+                problems.append(f"form {name!r} has no submit button")
+        if tag in ("select_static", "multi_select_static"):
+            values = [o.get("value") for o in component.get("options") or []]
+            if len(values) != len(set(values)):
+                problems.append(f"select {name!r} repeats an option value")
+        if tag == "button":
+            text = (component.get("text") or {}).get("content", "")
+            if len(text) > 100:
+                problems.append("button text over 100 characters")
+            for behavior in component.get("behaviors") or []:
+                if behavior.get("type") == "callback" and not isinstance(
+                    behavior.get("value"), dict
+                ):
+                    problems.append("a callback value that is not an object")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(f"names used twice: {repeated}")
+    return problems
