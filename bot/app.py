@@ -47,6 +47,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from bot.webhook import blueprint as webhook_blueprint
 
     app.register_blueprint(webhook_blueprint)
+    from bot.board import init_app as init_board
+    from bot.board.access import load_secret
+
+    load_secret(settings, runtime.engine, create=True)  # [board] secret, or board.secret (SQLite)
+    init_board(app)
     if settings.sandbox_enabled():
         from bot.sandbox import blueprint as sandbox_blueprint
 

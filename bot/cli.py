@@ -1,4 +1,4 @@
-"""`genjin serve | web | worker | say | tick | digest | export | import | db` — the command line.
+"""`genjin serve | web | worker | say | tick | digest | export | import | board-link | db`.
 
 Heavy imports are lazy, so `genjin --help` and `genjin say` start fast.
 """
@@ -45,12 +45,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _runtime(settings: Settings, clock: Any = None, migrate: bool = True) -> Any:
     """A Runtime, migrated unless ``migrate`` is False (its driver checked first)."""
     from bot.runtime import Runtime
+    from models.board_link import stored_secret
 
     _check_driver(settings)
     with _creating_database(settings):
         runtime = Runtime(settings, clock=clock)
     if migrate:
         runtime.migrate()
+    if not settings.board.secret:  # board.secret, once `genjin serve` made it (SQLite)
+        settings.board.secret = stored_secret(runtime.engine) or ""
     return runtime
 
 
@@ -350,6 +353,62 @@ def cmd_digest(args: argparse.Namespace) -> int:
         runtime.drain()
     for message in messages:
         print(render_text(message))
+    return 0
+
+
+# -- board-link --------------------------------------------------------------------------------
+def cmd_board_link(args: argparse.Namespace) -> int:
+    """Print a member's board link, as /看板 would send it (the secret is never printed)."""
+    from sqlalchemy import select
+
+    from bot.board.access import effective_role, is_team_chat
+    from models.board_link import LINK, Claims, expiry, lifetime_words, sign
+    from models.chat import Chat
+    from models.member import ROLE_NAMES, Member
+
+    settings = _settings(args)
+    at = _local_time(args.at, settings) if args.at else None
+    runtime = _runtime(settings, clock=(lambda: at) if at else None)
+    if not settings.board.secret:
+        raise ConfigError(
+            "board-link: the board is off; set [board] secret (32+ characters, or "
+            "GENJIN_BOARD_SECRET), or start genjin serve once on SQLite to generate board.secret"
+        )
+    now = runtime.clock()
+    with runtime.sessions() as session:
+        query = select(Chat).where((Chat.external_id == args.chat) | (Chat.name == args.chat))
+        if args.platform:
+            query = query.where(Chat.platform == args.platform)
+        chats = [c for c in session.scalars(query.order_by(Chat.id)) if is_team_chat(c)]
+        if not chats:
+            where = f" on {args.platform}" if args.platform else ""
+            raise ConfigError(f"--chat: no team chat named {args.chat!r}{where}")
+        if len({c.platform for c in chats}) > 1:
+            platforms = ", ".join(sorted({c.platform for c in chats}))
+            raise ConfigError(
+                f"--chat: {args.chat!r} names chats on several platforms ({platforms}); "
+                "add --platform"
+            )
+        chat = chats[0]
+        members = session.scalars(
+            select(Member)
+            .where(
+                Member.chat_id == chat.id, (Member.name == args.as_) | (Member.user_id == args.as_)
+            )
+            .order_by(Member.id)
+        ).all()
+        if len(members) != 1:
+            problem = "no member" if not members else f"{len(members)} members"
+            raise ConfigError(
+                f"--as: {problem} named {args.as_!r} in chat {args.chat!r} (a display name or a "
+                "platform user id; the member must have written in the chat once)"
+            )
+        member = members[0]
+        hours = settings.board.link_ttl_hours
+        claims = Claims(chat.id, member.id, member.board_epoch, expiry(now, hours))
+        role = ROLE_NAMES[effective_role(settings, member)]
+    print(f"{settings.server.base_url()}/board/open?t={sign(settings.board.secret, claims, LINK)}")
+    print(f"{member.display}（{role}）· {lifetime_words(hours)}内有效", file=sys.stderr)
     return 0
 
 
@@ -685,6 +744,13 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--at", help="ISO local time (default: now)")
     digest.add_argument("--send", action="store_true", help="post it to the chat as well")
     digest.set_defaults(func=cmd_digest)
+
+    link = command("board-link", "print a member's link to the team's board (as /看板 sends it)")
+    link.add_argument("--chat", required=True, help="team chat id or name")
+    link.add_argument("--as", dest="as_", required=True, metavar="NAME", help="the member")
+    link.add_argument("--platform", help="the chat's platform, when its name is on several")
+    link.add_argument("--at", help="make it as of this ISO local time (default: now)")
+    link.set_defaults(func=cmd_board_link)
 
     db = command("db", "database schema and maintenance")
     db.add_argument(

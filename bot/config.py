@@ -35,6 +35,7 @@ SECRET_KEYS = frozenset(
     {
         "server.sandbox_key",
         "server.health_token",
+        "board.secret",
         *(f"{p.name}.{key}" for p in PLATFORMS.values() for key in p.settings.secret_keys),
     }
 )
@@ -127,6 +128,19 @@ class ServerSettings:
     # /healthz and /metrics: "open", "loopback" (only from 127.0.0.1/::1) or "token".
     health_access: str = "open"
     health_token: str = ""
+    # Where people reach this server (the board's links start with it); "" = the bind address.
+    public_url: str = ""
+
+    def base_url(self) -> str:
+        """The start of the board's links: public_url, or http://host:port of the bind."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # listening everywhere: this machine answers locally
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 @dataclass
@@ -209,6 +223,23 @@ class PoolSettings:
     max_open_per_rep: int = 0
 
 
+MAX_LINK_TTL_HOURS = 90 * 24  # a board link lives at most 90 days
+
+
+@dataclass
+class BoardSettings:
+    """[board]: the manager's board (bot/board/); off while there is no secret.
+
+    ``secret`` signs the links and session cookies (HMAC-SHA256, at least 32 characters);
+    ``genjin serve`` on SQLite generates one into ``board.secret`` (0600) next to the database
+    when none is configured (bot/board/access.py). ``link_ttl_hours``: how long a link from
+    /看板 works, and the session it opens.
+    """
+
+    secret: str = ""
+    link_ttl_hours: float = 168.0
+
+
 DEFAULT_GRADES = {"A": "重点", "B": "普通", "C": "观望", "D": "低意向"}
 MAX_LEAD_MINUTES = 240  # jobs.lead_minutes and /设置 提前提醒: at most four hours ahead
 
@@ -251,6 +282,7 @@ class Settings:
     stages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_LIMITS))
     book: BookSettings = field(default_factory=BookSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
+    board: BoardSettings = field(default_factory=BoardSettings)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -445,6 +477,13 @@ def validate_server(server: ServerSettings) -> None:
         raise ConfigError("config: server.connection_limit must be between 10 and 100000")
     if not 1 <= server.channel_timeout_seconds <= 3600:
         raise ConfigError("config: server.channel_timeout_seconds must be between 1 and 3600")
+    if server.public_url and not re.fullmatch(
+        r"https?://[^/\s?#@]+(/[^\s?#]*)?", server.public_url
+    ):
+        raise ConfigError(
+            f"config: server.public_url {server.public_url!r} must be an address such as "
+            "https://bot.example.com or https://example.com/genjin (no query or #)"
+        )
 
 
 def _validate_health_and_pipeline(server: ServerSettings, pipeline: PipelineSettings) -> None:
@@ -512,6 +551,7 @@ def _validate(settings: Settings) -> None:
     _validate_health_and_pipeline(settings.server, settings.pipeline)
     _validate_pool(settings.pool)
     _validate_book(settings.book)
+    _validate_board(settings.board)
     if settings.bot.undo_hours < 1:
         raise ConfigError("config: bot.undo_hours must be at least 1")
     for section in settings.platform_sections.values():
@@ -557,6 +597,20 @@ def _validate_pool(pool: PoolSettings) -> None:
             )
     if pool.block_days < 0 or pool.max_open_per_rep < 0:
         raise ConfigError("config: pool.block_days and pool.max_open_per_rep must be ≥ 0")
+
+
+def _validate_board(board: BoardSettings) -> None:
+    """[board] checks: a secret long enough to sign with (never shown), a sane link lifetime."""
+    if board.secret and len(board.secret) < 32:
+        raise ConfigError(
+            "config: board.secret must be at least 32 characters (e.g. python3 -c "
+            '"import secrets; print(secrets.token_urlsafe(32))"; GENJIN_BOARD_SECRET)'
+        )
+    if not 0.25 <= board.link_ttl_hours <= MAX_LINK_TTL_HOURS:
+        raise ConfigError(
+            f"config: board.link_ttl_hours must be between 0.25 and {MAX_LINK_TTL_HOURS} "
+            "(hours; 168 = 7 days)"
+        )
 
 
 def _validate_book(book: BookSettings) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -77,7 +77,21 @@ class Activity(Base):
     """One logged event; ``changes`` holds {field: [old, new]} so an entry can be undone."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_chat_created", "chat_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_activity_chat_created", "chat_id", "created_at"),
+        # The stage changes alone, covering what the funnel reads (reports.furthest_stages).
+        Index(
+            "ix_activity_stage_changes",
+            "chat_id",
+            "customer_id",
+            "stage_from",
+            "stage_to",
+            "undone_at",
+            "created_at",
+            sqlite_where=text("stage_to IS NOT NULL"),
+            postgresql_where=text("stage_to IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), index=True)
