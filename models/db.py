@@ -173,6 +173,19 @@ def read_only_engine(engine: Engine) -> Engine:
     return engine.execution_options(**options)
 
 
+_READERS: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+
+
+def read_only_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``read_only_engine(engine)`` (one factory per engine): pages that only read."""
+    factory = _READERS.get(engine)
+    if factory is None:
+        factory = _READERS[engine] = sessionmaker(
+            read_only_engine(engine), expire_on_commit=False, autoflush=False
+        )
+    return factory
+
+
 def holds_write_lock(engine: Engine) -> bool:
     """Whether the calling thread holds the SQLite write lock of ``engine`` (False elsewhere)."""
     lock = WRITE_LOCKS.get(engine)

@@ -20,6 +20,9 @@ from models.db import make_engine, upgrade
 from tests.support.harness import BACKENDS, PG_URL, START, ChatHarness, Clock
 from tests.support.pgschema import pg_schema
 
+# Fixtures shared by several modules without importing them one by one (the board kit, Feishu).
+pytest_plugins = ["tests.support.board", "tests.support.feishu_fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """``TEST_WALL_CLOCK=<ISO time>`` moves this process's wall clock there (ticking on).

@@ -38,8 +38,6 @@ from models.member import ROLE_MANAGER, ROLE_REP, Member
 from tests.support.board import SECRET, Book, link_in, link_path, make_token, open_client
 from tests.support.harness import ChatHarness, Clock
 
-pytest_plugins = ["tests.support.board", "tests.support.feishu_fixtures"]  # fixtures
-
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'",
     "X-Frame-Options": "DENY",

@@ -24,7 +24,6 @@ from tests.support.harness import ChatHarness, Clock
 
 skip_without_browser()
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-pytest_plugins = ["tests.support.board"]  # fixtures
 
 
 def _local(served: ServedApp, url: str) -> str:

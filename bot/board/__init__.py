@@ -39,6 +39,7 @@ from bot.board.access import (
 from bot.config import Settings
 from models.board_link import LINK, Refusal, TokenError, read
 from models.chat import Chat
+from models.db import read_only_sessions
 from models.member import ROLE_NAMES
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def guard() -> ResponseReturnValue | None:
     runtime = _runtime()
     try:
         claims = session_claims(settings, now())
-        with runtime.sessions() as session:
+        with read_only_sessions(runtime.engine)() as session:
             if isinstance(chat_id, int):
                 viewer = viewer_for(session, settings, claims, chat_id)
             else:
@@ -124,7 +125,7 @@ def open_link() -> ResponseReturnValue:
     token = request.args.get("t", "")
     try:
         claims = read(settings.board.secret, token, now(), LINK)
-        with _runtime().sessions() as session:
+        with read_only_sessions(_runtime().engine)() as session:
             member_of(session, claims)
     except TokenError as exc:
         reason = exc.reason

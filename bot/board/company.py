@@ -24,6 +24,7 @@ from handlers.jobs.base import job_context
 from models.activity import Kind
 from models.book_export import xlsx_bytes
 from models.chat import Chat
+from models.db import read_only_sessions
 from models.member import ROLE_ADMIN
 from models.reports import (
     ZERO,
@@ -107,7 +108,7 @@ def visible_teams(session: Session, viewer: Viewer) -> list[Chat]:
 def company_rows(viewer: Viewer, at: datetime) -> list[TeamRow]:
     """The rows the viewer may see, oldest team first."""
     runtime: Any = current_app.extensions["genjin"]
-    with runtime.sessions() as session:
+    with read_only_sessions(runtime.engine)() as session:
         teams = visible_teams(session, viewer)
         return [team_row(session, chat, runtime.settings, at) for chat in teams]
 

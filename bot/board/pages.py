@@ -27,6 +27,7 @@ from handlers.jobs.stalled import HEADINGS
 from models import board
 from models.book_export import When, xlsx_bytes
 from models.chat import Chat
+from models.db import read_only_sessions
 from models.stages import ALL_STAGES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -53,7 +54,7 @@ CARD_HEADERS = [
 def scope_of(viewer: Viewer) -> Iterator[JobContext]:
     """The report scope of the viewer's team at the runtime's clock, in one read session."""
     runtime: Any = current_app.extensions["genjin"]
-    with runtime.sessions() as session:
+    with read_only_sessions(runtime.engine)() as session:
         chat = session.get(Chat, viewer.chat_id)
         if chat is None:
             abort(404)
