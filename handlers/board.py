@@ -5,13 +5,13 @@ The link is signed with the server's board secret and carries the chat, the memb
 on every request, and the member's role again, so a manager sees the whole book and a rep their
 own customers. In a private chat with the bot it is the link to the desk's team board. Asked
 in a group on a platform that can message one person (Feishu), the link is sent privately, since
-everyone in the group could open it; elsewhere (the sandbox, WeCom's group robot) it is replied
+everyone in the group could open it, and the group is told so; elsewhere (the sandbox, WeCom's group robot) it is replied
 in the group with a warning, and 重置 is the remedy.
 """
 
 from __future__ import annotations
 
-from bot.messages import PRIVATE, OutgoingMessage
+from bot.messages import PRIVATE, OutgoingMessage, Reply
 from handlers.context import Context
 from handlers.registry import Group, command
 from models.board_link import LINK, Claims, expiry, lifetime_words, sign
@@ -68,6 +68,10 @@ def board(ctx: Context, args: str) -> OutgoingMessage:
     )
     in_group = ctx.message.chat_type != PRIVATE
     if in_group and ctx.settings.can_send_private(ctx.chat.platform):
-        # Whoever reads the group could open a manager's link: it goes to the sender alone.
-        return OutgoingMessage(text, to_user=ctx.sender.user_id)
+        # Whoever reads the group could open a manager's link: it goes to the sender alone,
+        # and the group hears where it went.
+        ctx.also.append(OutgoingMessage(text, to_user=ctx.sender.user_id))
+        reply = Reply()
+        who = reply.mention(ctx.sender.user_id, ctx.sender.display)
+        return reply.line(f"📊 {who} 你的看板链接已私信发给你（{scope}）").build()
     return OutgoingMessage(text)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.messages import IncomingMessage, Mention, Reply
+from bot.messages import IncomingMessage, Mention, OutgoingMessage, Reply
 from handlers import lookup, people, roles
 from handlers.format import mention_member
 from handlers.lookup import Replay
@@ -40,6 +40,8 @@ class Context:
     args: str = ""
     replay: Replay | None = None  # set when this run answers a numbered question
     notes: list[str] = field(default_factory=list)  # lines added under the reply
+    # messages sent after the reply (e.g. /看板's link, privately, while the group hears where)
+    also: list[OutgoingMessage] = field(default_factory=list)
     # A tap on a card (handlers.card_actions): the customer its button names, taken for any
     # typed name (no lookup, no question), and where the activities come from.
     target: Customer | None = None

@@ -230,7 +230,7 @@ def _run(
     answer = cmd.func(ctx, args)
     if ctx.notes:  # e.g. which customer a near name was taken for
         answer.text = "\n".join(filter(None, [answer.text, *ctx.notes]))
-    return [answer]
+    return [answer, *ctx.also]
 
 
 def _unknown(body: str) -> str:

@@ -502,6 +502,12 @@ def test_on_feishu_the_link_is_sent_privately_and_works_from_the_desk(feishu_boa
     assert all(
         "/board/open" not in s.text for s in fake.sent[before:] if s.receive_id_type == "chat_id"
     )
+    group = [
+        s.text
+        for s in fake.sent[before:]
+        if s.chat_id == CHAT and not s.receive_id_type == "open_id"
+    ]
+    assert any("看板链接已私信发给你" in text for text in group), group  # the group hears where
     assert app.test_client().get(_path(link_in(to_him.text))).status_code == 303
     (answer,) = private(feishu_board, "/看板")  # the desk works on the team's book
     response = app.test_client().get(_path(link_in(answer)))

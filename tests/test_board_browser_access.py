@@ -23,7 +23,7 @@ from tests.support.board import (
 from tests.support.harness import ChatHarness, Clock
 
 skip_without_browser()
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser]  # in `make test`: in-process, a few seconds
 
 
 def _local(served: ServedApp, url: str) -> str:

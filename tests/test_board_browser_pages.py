@@ -38,7 +38,7 @@ from tests.test_board_data import seed_book
 skip_without_browser()
 
 __all__ = ["board_app", "board_runtime", "browser", "desktop", "phone", "served_board"]
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser]  # in `make test`: in-process, a few seconds
 STAGES = ["线索", "已分配", "跟进中", "已报价", "已签约", "已回款", "售后", "输单"]
 
 

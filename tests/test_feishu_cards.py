@@ -606,3 +606,43 @@ def test_tap_on_a_private_nudge_acts_on_the_team_book(feishu, clock):
         assert row.payload["chat_id"] == feishu.fake.p2p_chat("ou_zhang")
     moved = _customer(feishu.runtime, "客户A").next_follow_up_at
     assert moved is not None and moved.astimezone(TZ).date().isoformat() == "2026-12-01"
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    """Every component of a card JSON, depth first."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "tag" in node:
+            found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+def test_the_digest_card_on_feishu_charts_the_numbers_its_table_shows(feishu, clock):
+    """Issue 14: the digest card posted to Feishu has a VChart whose numbers are the text's."""
+    feishu.command("/跟进 客户A 报价已发 下周一回访", open_id="ou_zhang")
+    feishu.command("/跟进 客户B 拜访了采购", open_id="ou_zhang")
+    feishu.command("/跟进 客户C 聊了需求", open_id="ou_li")
+    feishu.runtime.drain()
+    feishu.runtime.refresh_names()
+    clock.now = clock.now.replace(hour=18, minute=1)  # Friday 18:01: the daily digest is due
+    assert "daily_digest" in [run.job for run in tick(feishu.runtime, clock.now)]
+    feishu.runtime.drain()
+    digests = [s for s in feishu.fake.sent if s.msg_type == "interactive" and "跟进" in s.text]
+    card = digests[-1].content
+    assert card_problems(card) == []
+    charts = [c for c in _walk(card) if c["tag"] == "chart"]
+    tables = [c for c in _walk(card) if c["tag"] == "table"]
+    per_rep = next(
+        t for t in tables if [c["display_name"] for c in t["columns"]][:2] == ["成员", "跟进"]
+    )
+    shown = {row["c0"]: int(row["c1"].rstrip("次 ")) for row in per_rep["rows"]}
+    assert shown == {"张三": 2, "李四": 1}
+    (spec,) = [c["chart_spec"] for c in charts]
+    charted = {v["label"].replace("\u200b", ""): v["value"] for v in spec["data"][0]["values"]}
+    assert charted == shown
+    assert f"跟进 {sum(shown.values())} 次" in _markdown(card)
