@@ -35,6 +35,7 @@ from bot.messages import (
     Card,
     IncomingMessage,
     OutgoingMessage,
+    Reply,
     render_mentions,
 )
 from handlers import follow_up, registry, remind, stage
@@ -86,7 +87,7 @@ def act(
         with session.begin_nested():
             return [_act(session, chat, sender, message, settings, now)]
     except CommandError as exc:
-        return [refusal(str(exc))]
+        return [refusal(str(exc), sender)]
 
 
 def _named(session: Session, message: IncomingMessage) -> Customer | None:
@@ -111,10 +112,20 @@ def target_of(session: Session, chat: Chat, message: IncomingMessage) -> Custome
     return customer
 
 
-def refusal(reason: str) -> OutgoingMessage:
-    """An error toast (and the same words as text): nothing was changed, the card stays."""
+def refusal(reason: str, operator: Member | None = None) -> OutgoingMessage:
+    """An error toast: nothing was changed, the card stays.
+
+    Its text, sent to the chat only when the toast could not be shown in time, names the
+    ``operator`` (the refusal is theirs, not the group's).
+    """
     words = _flat(reason)
-    return OutgoingMessage(words, toast=words, toast_kind="error")
+    if operator is None:
+        return OutgoingMessage(words, toast=words, toast_kind="error")
+    reply = Reply()
+    who = reply.mention(operator.user_id, member_label(operator))
+    message = reply.line(f"{who} {words}").build()
+    message.toast, message.toast_kind = words, "error"
+    return message
 
 
 def _act(

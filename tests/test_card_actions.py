@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot.adapters.console import render_text
 from bot.messages import (
     ACT_CLAIM,
     ACT_DONE,
@@ -158,7 +159,9 @@ def test_a_rep_tapping_another_reps_customer_is_told_who_may(chat):
     answer = only(tap(chat, card, ACT_DONE, gl, form={"note": "我来打个电话"}, as_="张三"))
     assert answer.toast_kind == "error" and answer.update_of == "" and answer.card is None
     assert answer.toast == "⛔ 格力 的负责人是 李四，只有负责人或经理可以跟进"
-    assert answer.text == answer.toast
+    # the text (posted only when the toast came too late) names who tapped
+    assert [m.name for m in answer.mentions] == ["张三"]
+    assert render_text(answer) == f"@张三 {answer.toast}"
     assert chat.count(Activity) == before
 
 
