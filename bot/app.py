@@ -11,8 +11,14 @@ from bot.health import render_metrics
 from bot.runtime import Runtime
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the web app; tests pass their own settings/runtime, never monkeypatch globals."""
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, board_secret: bool = True
+) -> Flask:
+    """Build the web app; tests pass their own settings/runtime, never monkeypatch globals.
+
+    ``board_secret``: generate board.secret (SQLite) now when there is none; `genjin serve`
+    does it only once its port is bound, so a taken port stays its one error line.
+    """
     settings = settings or (runtime.settings if runtime else load_settings())
     if runtime is None:
         runtime = Runtime(settings)
@@ -50,7 +56,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from bot.board import init_app as init_board
     from bot.board.access import load_secret
 
-    load_secret(settings, runtime.engine, create=True)  # [board] secret, or board.secret (SQLite)
+    load_secret(settings, runtime.engine, create=board_secret)  # [board] secret, or board.secret
     init_board(app)
     if settings.sandbox_enabled():
         from bot.sandbox import blueprint as sandbox_blueprint

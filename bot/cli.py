@@ -492,9 +492,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.server.port = args.port
     lock = _single_process(settings, "serve")
     runtime = _runtime(settings, migrate=False)
-    app = create_app(settings, runtime)
+    app = create_app(settings, runtime, board_secret=False)
     server = _listen(app, settings, "serve")  # a taken port stops us before anything starts
     runtime.migrate()
+    from bot.board.access import load_secret
+
+    load_secret(settings, runtime.engine, create=True)  # board.secret on SQLite, once bound
     runtime.start()
     address = f"http://{settings.server.host}:{server.effective_port}/"
     log.info("genjin serving on %s (database: %s)", address, _database_shown(runtime.engine))

@@ -267,8 +267,14 @@ def test_export_without_chat_covers_all_chats(db, tmp_path):
 
 
 def test_db_upgrade_reports_the_revision(db, tmp_path):
-    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == "schema revision: 0007"
-    assert run(["db", "current"], db, tmp_path).stdout.strip() == "schema revision: 0007"
+    from alembic.script import ScriptDirectory
+
+    from models.db import alembic_config, make_engine
+
+    head = ScriptDirectory.from_config(alembic_config(make_engine(db))).get_current_head()
+    assert head and head >= "0009"
+    assert run(["db", "upgrade"], db, tmp_path).stdout.strip() == f"schema revision: {head}"
+    assert run(["db", "current"], db, tmp_path).stdout.strip() == f"schema revision: {head}"
 
 
 def test_admins_from_environment(db, tmp_path):
