@@ -111,6 +111,17 @@ FORM_PREFIX = "form."
 # which claims them as answered inline; the sender delivers them only after it.
 AWAITED_UNTIL = "awaited_until"
 
+
+def tap_data(
+    verb: str, target: str, arg: str, card: str, form: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The ``platform_data`` of a tap (kind ACTION): the button's verb/target/arg, the card's
+    platform message id and each submitted form value under FORM_PREFIX."""
+    data = {ACTION_VERB: verb, ACTION_TARGET: target, ACTION_ARG: arg, ACTION_CARD: card}
+    data.update({FORM_PREFIX + name: value for name, value in (form or {}).items()})
+    return data
+
+
 # IncomingMessage.chat_type of a private (one-to-one) chat with the bot: Feishu p2p, WeCom single.
 PRIVATE = "p2p"
 

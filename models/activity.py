@@ -79,6 +79,8 @@ class Activity(Base):
     __tablename__ = "activity"
     __table_args__ = (
         Index("ix_activity_chat_created", "chat_id", "created_at"),
+        # One kind in a window (new customers per week: models/board.py, reports).
+        Index("ix_activity_chat_kind_created", "chat_id", "kind", "created_at"),
         # The stage changes alone, covering what the funnel reads (reports.furthest_stages).
         Index(
             "ix_activity_stage_changes",

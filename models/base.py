@@ -38,6 +38,26 @@ class UTCDateTime(TypeDecorator):
         """Attach UTC to the stored naive value."""
         return None if value is None else value.replace(tzinfo=UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """One step per value: SQLite's text read with the C ``fromisoformat`` (not the dialect's
+        regular expression), PostgreSQL's naive datetime given UTC. Reading 5,000 customers'
+        five timestamps took 73 ms before, most of it here (bench/board.py, the funnel page)."""
+
+        def process(value: str | datetime | None) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):  # SQLite: parsed aware at once (replace() costs 5× more)
+                text = value
+                try:
+                    value = datetime.fromisoformat(text + "+00:00")
+                except ValueError:  # not the naive text genjin writes: read it as it is
+                    value = datetime.fromisoformat(text)
+                if value.tzinfo is not None:  # (a bare date takes no offset: still naive)
+                    return value.astimezone(UTC)
+            return value.replace(tzinfo=UTC)
+
+        return process
+
 
 class Base(DeclarativeBase):
     """Base of all genjin models."""

@@ -378,15 +378,10 @@ class Period:
 
 
 @dataclass
-class Week:
-    """One week of the trend (Monday first): new customers, wins, losses, payments."""
+class Week(Period):
+    """One week of the trend: its Monday, then the period's figures."""
 
-    first: date
-    new_customers: int = 0
-    won_count: int = 0
-    won_amount: Decimal = ZERO
-    lost_count: int = 0
-    paid_amount: Decimal = ZERO
+    first: date = date.min
 
 
 @dataclass
@@ -527,16 +522,7 @@ def funnel(scope: reports.Scope, owner_id: int | None) -> FunnelPage:
         start = reports.day_start(scope, first)
         stop = min(reports.day_start(scope, first + timedelta(weeks=1)), end)
         money = _period(new_within(start, stop), within(start, stop), owner_id)
-        weeks.append(
-            Week(
-                first,
-                money.new_customers,
-                money.won_count,
-                money.won_amount,
-                money.lost_count,
-                money.paid_amount,
-            )
-        )
+        weeks.append(Week(**vars(money), first=first))
 
     month_counts = reports.activity_counts(scope, month_start, end)
     month_events = within(month_start, end)

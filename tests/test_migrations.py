@@ -13,4 +13,4 @@ def test_migrated_schema_matches_the_models(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         assert compare_metadata(context, Base.metadata) == []
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == "0010"

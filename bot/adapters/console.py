@@ -10,11 +10,6 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.base import Adapter, OutboundItem, SendResult
 from bot.messages import (
     ACTION,
-    ACTION_ARG,
-    ACTION_CARD,
-    ACTION_TARGET,
-    ACTION_VERB,
-    FORM_PREFIX,
     Button,
     Card,
     CardSection,
@@ -23,6 +18,7 @@ from bot.messages import (
     Mention,
     OutgoingMessage,
     render_mentions,
+    tap_data,
 )
 
 if TYPE_CHECKING:
@@ -173,9 +169,7 @@ def parse_console_action(
     ``card`` is the platform message id of the card tapped; ``button`` carries the verb, target
     and arg; ``form`` the submitted values (dates as YYYY-MM-DD).
     """
-    data = {ACTION_VERB: button.action, ACTION_TARGET: button.target, ACTION_ARG: button.arg}
-    data[ACTION_CARD] = card
-    data.update({FORM_PREFIX + name: value for name, value in form.items()})
+    data = tap_data(button.action, button.target, button.arg, card, form)
     return IncomingMessage(
         platform=PLATFORM,
         chat_id=chat,

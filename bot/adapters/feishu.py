@@ -55,14 +55,10 @@ from bot.messages import (
     ACT_OPEN,
     ACT_SNOOZE,
     ACTION,
-    ACTION_ARG,
     ACTION_CARD,
-    ACTION_TARGET,
-    ACTION_VERB,
     FILE,
     FILE_KEY,
     FILE_NAME,
-    FORM_PREFIX,
     PARENT_ID,
     PRIVATE,
     VOICE,
@@ -70,6 +66,7 @@ from bot.messages import (
     Mention,
     OutgoingMessage,
     render_mentions,
+    tap_data,
 )
 from bot.ratelimit import SlidingWindow, acquire_all
 
@@ -477,14 +474,7 @@ class FeishuAdapter(Adapter):
         if not verb:
             log.warning("feishu card action whose button carries no verb")
             return None
-        platform_data = {
-            ACTION_VERB: verb,
-            ACTION_TARGET: target,
-            ACTION_ARG: arg,
-            ACTION_CARD: card_id,
-        }
-        for name, field_value in form_values(event.action.form_value).items():
-            platform_data[FORM_PREFIX + name] = field_value
+        platform_data = tap_data(verb, target, arg, card_id, form_values(event.action.form_value))
         return IncomingMessage(
             platform=PLATFORM,
             chat_id=chat_id,

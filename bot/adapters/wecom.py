@@ -63,10 +63,6 @@ from bot.adapters.wecom_ws import (
 from bot.config import BotSettings, Settings
 from bot.messages import (
     ACTION,
-    ACTION_ARG,
-    ACTION_CARD,
-    ACTION_TARGET,
-    ACTION_VERB,
     PRIVATE,
     REPLY_TOKEN,
     VOICE,
@@ -76,6 +72,7 @@ from bot.messages import (
     OutgoingMessage,
     escape_markdown,
     render_mentions,
+    tap_data,
 )
 from bot.ratelimit import SlidingWindow
 
@@ -332,8 +329,7 @@ class WecomAdapter(Adapter):
             text = str((data.get("voice") or {}).get("content") or "")
         else:
             return None  # images, files, stream refreshes: nothing to parse
-        group = data.get("chattype") == "group"
-        chat_id = str(data.get("chatid") or "") if group else f"single:{user_id}"
+        group, chat_id = _chat_of(data, user_id)
         if not chat_id:
             return None
         response_url = str(data.get("response_url") or "")
@@ -368,8 +364,7 @@ class WecomAdapter(Adapter):
         msgid = str(data.get("msgid") or "")
         if tap is None or not user_id or not msgid:
             return None
-        group = data.get("chattype") == "group"
-        chat_id = str(data.get("chatid") or "") if group else f"single:{user_id}"
+        group, chat_id = _chat_of(data, user_id)
         if not chat_id:
             return None
         response_url = str(data.get("response_url") or "")
@@ -384,10 +379,7 @@ class WecomAdapter(Adapter):
             to_me=True,
             chat_type="group" if group else PRIVATE,
             platform_data={
-                ACTION_VERB: tap.verb,
-                ACTION_TARGET: tap.target,
-                ACTION_ARG: tap.arg,
-                ACTION_CARD: tap.card_id,
+                **tap_data(tap.verb, tap.target, tap.arg, tap.card_id),
                 TASK_ID: tap.task_id,
                 NONCE: nonce,
                 REPLY_TOKEN: token,
@@ -1013,3 +1005,10 @@ def receive_patiently(
             sleep(delay)
             waited += delay
             delay = min(delay * 2, 15.0)
+
+
+def _chat_of(data: dict[str, Any], user_id: str) -> tuple[bool, str]:
+    """Whether a callback came from a group, and genjin's id of its chat (a single chat is
+    ``single:<userid>``); '' when a group callback names no chat."""
+    group = data.get("chattype") == "group"
+    return group, str(data.get("chatid") or "") if group else f"single:{user_id}"
