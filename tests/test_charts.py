@@ -21,15 +21,14 @@ from bot.messages import (
     Card,
     CardSection,
     Chart,
-    OutgoingMessage,
     Series,
 )
 from handlers.format import fmt_percent
 from handlers.jobs.base import job_context
-from handlers.jobs.digest import build_digest, percent
-from handlers.jobs.weekly import build_weekly
+from handlers.jobs.digest import percent
 from models import Chat, reports
 from tests.support.harness import TZ, ChatHarness
+from tests.support.jobs import digest, section, weekly
 
 EVENING = datetime(2026, 11, 27, 18, 0, tzinfo=TZ)
 
@@ -37,32 +36,6 @@ EVENING = datetime(2026, 11, 27, 18, 0, tzinfo=TZ)
 def at(chat: ChatHarness, year: int, month: int, day: int, hour: int, minute: int) -> None:
     """Set the chat clock to year-month-day hour:minute (Asia/Shanghai)."""
     chat.clock.now = datetime(year, month, day, hour, minute, tzinfo=TZ)
-
-
-def digest(chat: ChatHarness, now: datetime) -> OutgoingMessage:
-    """The digest as the scheduler builds it."""
-    with chat.runtime.sessions() as session:
-        row = session.scalars(select(Chat)).one()
-        messages = build_digest(job_context(session, row, now, chat.runtime.settings), now.date())
-    assert len(messages) == 1
-    return messages[0]
-
-
-def weekly(chat: ChatHarness, now: datetime) -> OutgoingMessage:
-    """The weekly review as the Friday job builds it."""
-    with chat.runtime.sessions() as session:
-        row = session.scalars(select(Chat)).one()
-        messages = build_weekly(job_context(session, row, now, chat.runtime.settings), now.date())
-    assert len(messages) == 1
-    return messages[0]
-
-
-def section(message: OutgoingMessage, heading: str) -> CardSection:
-    """The one card section whose heading starts with ``heading``."""
-    assert message.card is not None
-    found = [s for s in message.card.sections if s.heading.startswith(heading)]
-    assert len(found) == 1, [s.heading for s in message.card.sections]
-    return found[0]
 
 
 def count(cell: str) -> int:

@@ -11,14 +11,12 @@ from sqlalchemy import event, func, select
 import handlers.reports  # noqa: F401  (registers the report commands)
 import handlers.target  # noqa: F401  (registers /目标)
 from bot.adapters.console import render_text
-from bot.messages import CardSection, Mention, OutgoingMessage
-from handlers.jobs.base import job_context
-from handlers.jobs.digest import build_digest
-from handlers.jobs.weekly import build_weekly
+from bot.messages import Mention, OutgoingMessage
 from handlers.reports import parse_past_day
 from handlers.target import parse_month
 from models import Activity, Chat, Customer, Member, Target
 from tests.support.harness import TZ, ChatHarness
+from tests.support.jobs import digest, section, weekly
 
 EVENING = datetime(2026, 11, 27, 18, 0, tzinfo=TZ)
 
@@ -26,33 +24,6 @@ EVENING = datetime(2026, 11, 27, 18, 0, tzinfo=TZ)
 def at(chat: ChatHarness, *args: int) -> None:
     """Set the chat clock to 2026-…-… hh:mm (Asia/Shanghai)."""
     chat.clock.now = datetime(*args, tzinfo=TZ)  # type: ignore[misc]
-
-
-def digest(chat: ChatHarness, now: datetime, day: date | None = None) -> OutgoingMessage:
-    """Build the digest directly, as the scheduler would."""
-    with chat.runtime.sessions() as session:
-        row = session.scalars(select(Chat)).one()
-        ctx = job_context(session, row, now, chat.runtime.settings)
-        messages = build_digest(ctx, day or now.date())
-    assert len(messages) == 1
-    return messages[0]
-
-
-def weekly(chat: ChatHarness, now: datetime) -> OutgoingMessage:
-    """Build the weekly review directly."""
-    with chat.runtime.sessions() as session:
-        row = session.scalars(select(Chat)).one()
-        messages = build_weekly(job_context(session, row, now, chat.runtime.settings), now.date())
-    assert len(messages) == 1
-    return messages[0]
-
-
-def section(message: OutgoingMessage, heading: str) -> CardSection:
-    """The card section whose heading starts with ``heading``."""
-    assert message.card is not None
-    found = [s for s in message.card.sections if s.heading.startswith(heading)]
-    assert len(found) == 1, [s.heading for s in message.card.sections]
-    return found[0]
 
 
 def headings(message: OutgoingMessage) -> list[str]:
