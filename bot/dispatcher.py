@@ -23,7 +23,6 @@ from bot.messages import (
     ACTION,
     AWAITED_UNTIL,
     FORM_PREFIX,
-    PRIVATE,
     VOICE,
     FileNeeded,
     IncomingMessage,
@@ -98,7 +97,7 @@ def handle_row(
     sent_at = message.sent_at_dt() or row.received_at
     chat = chat_for(session, message, settings, row.received_at)
     now = sent_at.astimezone(ZoneInfo(chat.timezone))
-    private = message.chat_type == PRIVATE
+    private = router.is_private(session, message)
     sender = None if private else router.meet(session, chat, message, now)
     if sender is None and not (private and message.kind in ("message", VOICE, ACTION)):
         _chat_event(session, row, message, chat, clock_now)

@@ -38,7 +38,7 @@ from bot.messages import (
     Reply,
     render_mentions,
 )
-from handlers import follow_up, registry, remind, stage
+from handlers import desk, follow_up, registry, remind, stage
 from handlers.common import next_follow_up
 from handlers.context import Context
 from handlers.format import (
@@ -96,6 +96,28 @@ def _named(session: Session, message: IncomingMessage) -> Customer | None:
     if not (raw.isascii() and raw.isdigit() and len(raw) < 12):
         return None
     return session.get(Customer, int(raw))
+
+
+def posted_privately(session: Session, message: IncomingMessage) -> bool:
+    """Whether the tapped card is in someone's private chat with the bot.
+
+    A callback does not say (Feishu's names only the chat): the chat is a desk already, or the
+    card was a message the bot sent to one person (a private nudge, ``to_user``).
+    """
+    desk_chat = session.scalars(
+        select(Chat).where(Chat.platform == message.platform, Chat.external_id == message.chat_id)
+    ).first()
+    if desk_chat is not None and desk.is_desk(desk_chat):
+        return True
+    card_id = message.platform_data.get(ACTION_CARD, "")
+    if not card_id:
+        return False
+    payloads = session.scalars(
+        select(Outbox.payload).where(
+            Outbox.platform == message.platform, Outbox.platform_message_id == card_id
+        )
+    )
+    return any(isinstance(p, dict) and p.get("to_user") for p in payloads)
 
 
 def target_chat(session: Session, message: IncomingMessage) -> int | None:

@@ -20,7 +20,7 @@ from typing import cast
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.messages import ACTION, VOICE, IncomingMessage, Mention, OutgoingMessage
+from bot.messages import ACTION, PRIVATE, VOICE, IncomingMessage, Mention, OutgoingMessage
 from handlers import desk, load_all, registry, round_answers, voice
 from handlers.context import Context
 from handlers.listing import asks_next_page, is_cursor
@@ -32,7 +32,7 @@ from models.member import Member
 from models.parsing import normalize_text, sanitize_user_text
 from models.pipeline import lock_chat
 
-__all__ = ["CommandError", "handle", "handle_private", "meet"]
+__all__ = ["CommandError", "handle", "handle_private", "is_private", "meet"]
 
 HELLO = "👋 我是跟进助手。发送 /帮助 查看全部命令，例如：/跟进 华为 报价已发 下周三回访"
 NOT_UNDERSTOOD = (
@@ -42,6 +42,21 @@ NOT_UNDERSTOOD = (
 EXPIRED = "⌛ 这个选择已过期，请重新发送原来的命令"
 _CHOICE = re.compile(r"^/?\s*(?:选|选择|第)?\s*(\d{1,2})\s*(?:个)?$")
 _FROM_SOMEONE = ("message", VOICE, ACTION)  # kinds a person sent (the rest are platform events)
+
+
+def is_private(session: Session, message: IncomingMessage) -> bool:
+    """Whether ``message`` comes from someone's private chat with the bot (``handle_private``).
+
+    The platform says so for messages; a tap on a card is private when the card is (its
+    callback may not tell: ``card_actions.posted_privately``).
+    """
+    if message.chat_type == PRIVATE:
+        return True
+    if message.kind != ACTION:
+        return False
+    from handlers import card_actions  # after load_all: commands register in /帮助 order
+
+    return card_actions.posted_privately(session, message)
 
 
 def meet(session: Session, chat: Chat, message: IncomingMessage, now: datetime) -> Member | None:

@@ -61,6 +61,8 @@ class Outbox(Base):
         Index("ix_outbox_status_chat_id", "status", "platform", "chat_external_id", "id"),
         # The last send (/healthz: is the sender making progress) and the retention purge.
         Index("ix_outbox_sent_at", "sent_at"),
+        # The card a tap names (handlers/card_actions.py): the platform's id of a sent message.
+        Index("ix_outbox_platform_message", "platform", "platform_message_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

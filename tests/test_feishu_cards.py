@@ -478,16 +478,22 @@ def test_tap_is_stored_as_an_action_of_the_operator_in_the_cards_chat(feishu, cl
     assert payload["sent_at"].startswith("2026-11-30T01:30")  # microseconds read as such
 
 
-def test_tap_in_the_private_chat_is_private(engine, settings, clock, fake, monkeypatch):  # noqa: F811
+def test_the_adapter_never_asks_the_network_whether_a_tapped_chat_is_private(
+    engine,
+    settings,
+    clock,
+    fake,  # noqa: F811
+):
+    """The tap's path does no I/O: what this process knows, else "group" (the dispatcher then
+    tells from the database, see the private-nudge test below)."""
     configure_feishu(settings, fake)
     runtime = Runtime(settings, engine=engine, clock=clock)
     adapter = runtime.adapters["feishu"]
     assert isinstance(adapter, FeishuAdapter)
-    p2p = fake.p2p_chat("ou_zhang")
-    assert adapter.chat_type(p2p) == "p2p"  # asked once (chat_mode) …
-    fake.down = True
-    assert adapter.chat_type(p2p) == "p2p"  # … then known
-    assert adapter.chat_type("oc_unknown") == "group"  # cannot tell: a group (and refused there)
+    fake.down = True  # any call would fail
+    assert adapter.chat_type(fake.p2p_chat("ou_zhang")) == "group"
+    adapter._remember_chat("oc_known_p2p", "p2p")
+    assert adapter.chat_type("oc_known_p2p") == "p2p"
 
 
 def test_every_card_genjin_posts_is_valid_and_stays_valid_with_any_form_open(feishu, clock):
@@ -580,7 +586,8 @@ def test_recorded_form_submit_gives_the_action_and_the_form_values(
 
 def test_tap_on_a_private_nudge_acts_on_the_team_book(feishu, clock):
     """Under 提醒方式 私聊 the nudge card reaches the rep in the bot's private chat; the tap there
-    is private (known from the send) and moves the customer of the team chat."""
+    is private (the card was sent to one person: the database says so, even after a restart) and
+    moves the customer of the team chat."""
     from models import Chat, Member
     from models.member import ROLE_MANAGER
 
@@ -597,12 +604,15 @@ def test_tap_on_a_private_nudge_acts_on_the_team_book(feishu, clock):
     _deliver_all(feishu, clock)
     (nudge,) = feishu.fake.sent_to_user("ou_zhang")
     assert nudge.msg_type == "interactive"
+    adapter = feishu.runtime.adapters["feishu"]
+    assert isinstance(adapter, FeishuAdapter)
+    adapter._chat_modes.clear()  # a restart: this process no longer knows the private chat
     with Dispatching(feishu.runtime):
         answer = feishu.tap(feishu.fake.tap(nudge.message_id, "⏰ 推到明天", "ou_zhang")).get_json()
     assert answer["toast"]["type"] == "success", answer
     with feishu.runtime.sessions() as session:
         row = session.scalars(select(Inbox).order_by(Inbox.id.desc())).first()
-        assert row is not None and row.payload["chat_type"] == "p2p"
+        assert row is not None and row.payload["chat_type"] == "group"  # the adapter forgot
         assert row.payload["chat_id"] == feishu.fake.p2p_chat("ou_zhang")
     moved = _customer(feishu.runtime, "客户A").next_follow_up_at
     assert moved is not None and moved.astimezone(TZ).date().isoformat() == "2026-12-01"

@@ -26,7 +26,6 @@ from lark_oapi.api.im.v1 import (  # type: ignore[import-untyped]
     CreateMessageRequest,
     CreateMessageRequestBody,
     GetChatMembersRequest,
-    GetChatRequest,
     GetMessageRequest,
     GetMessageResourceRequest,
     PatchMessageRequest,
@@ -106,7 +105,6 @@ TOAST_LIMIT = 200  # characters of a toast
 RECEIVED = "已收到，正在处理"
 UNREADABLE_TAP = "这个按钮认不出来，请用命令操作"
 VALUE_LIMIT = 64  # characters of a button's verb, target or arg
-CHAT_MODE_WAIT = 1.0  # seconds: how long a tap waits to learn whether its chat is private
 _CHAT_MODES_KEPT = 10_000
 VERB_LABELS = {
     ACT_DONE: "✅ 已跟进",
@@ -489,29 +487,15 @@ class FeishuAdapter(Adapter):
         )
 
     def chat_type(self, chat_id: str) -> str:
-        """PRIVATE when ``chat_id`` is a one-to-one chat with the bot, else "group".
+        """PRIVATE when ``chat_id`` is known to be a one-to-one chat with the bot, else "group".
 
-        A callback does not say: known from the chat's messages and the bot's private sends,
-        else asked once (``GET /open-apis/im/v1/chats/:chat_id`` → ``chat_mode``), waiting at
-        most CHAT_MODE_WAIT so the tap is still answered in time.
+        A callback does not say: known from the chat's messages and the bot's private sends.
+        No network on the tap's path: when this process does not know (after a restart), the
+        dispatcher tells from the database (``handlers.router.is_private``: a desk chat, or a
+        card the bot sent to one person).
         """
         with self._client_lock:
-            known = self._chat_modes.get(chat_id)
-        if known is not None:
-            return known
-        found: list[str] = []
-        asking = threading.Thread(
-            target=lambda: found.append(self._fetch_chat_mode(chat_id)),
-            name="genjin-feishu-chat-mode",
-            daemon=True,
-        )
-        asking.start()
-        asking.join(CHAT_MODE_WAIT)
-        if not found or not found[0]:
-            log.warning("feishu: chat %s not known to be private; taken as a group", chat_id)
-            return "group"
-        self._remember_chat(chat_id, found[0])
-        return found[0]
+            return self._chat_modes.get(chat_id, "group")
 
     def _remember_chat(self, chat_id: str, chat_type: str) -> None:
         """Keep whether a chat is private (it never changes)."""
@@ -521,18 +505,6 @@ class FeishuAdapter(Adapter):
             self._chat_modes[chat_id] = PRIVATE if chat_type == PRIVATE else "group"
             while len(self._chat_modes) > _CHAT_MODES_KEPT:
                 self._chat_modes.pop(next(iter(self._chat_modes)))
-
-    def _fetch_chat_mode(self, chat_id: str) -> str:
-        """PRIVATE or "group" from the chat-info API ('' when it cannot tell)."""
-        try:
-            resp = self.client().im.v1.chat.get(GetChatRequest.builder().chat_id(chat_id).build())
-        except Exception as exc:
-            log.warning("feishu: chat info of %s unavailable: %s", chat_id, type(exc).__name__)
-            return ""
-        if not resp.success() or resp.data is None:
-            log.info("feishu: chat info of %s not readable (code %s)", chat_id, resp.code)
-            return ""
-        return PRIVATE if resp.data.chat_mode == PRIVATE else "group"
 
     def action_body(
         self, message: IncomingMessage, replies: list[OutgoingMessage] | None

@@ -1,4 +1,5 @@
-"""activity by chat, kind and time: the board's and the reports' per-kind windows (new customers)
+"""activity by chat, kind and time (new customers per week); outbox by the platform's message id
+(the card a tap names)
 
 Revision ID: 0010
 Revises: 0009
@@ -17,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_activity_chat_kind_created", "activity", ["chat_id", "kind", "created_at"])
+    op.create_index("ix_outbox_platform_message", "outbox", ["platform", "platform_message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_platform_message", table_name="outbox")
     op.drop_index("ix_activity_chat_kind_created", table_name="activity")
