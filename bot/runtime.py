@@ -27,7 +27,7 @@ from bot.messages import (
     IncomingMessage,
     OutgoingMessage,
 )
-from models.db import make_engine, make_session_factory, upgrade
+from models.db import make_engine, make_session_factory, read_only_sessions, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class Runtime:
         """The replies to a handled inbox row, marked sent inline; None while it is pending.
 
         Only rows still pending and not leased are taken (a sender that got one first sends it).
+        The waiting looks read only (SQLite: without the write lock the dispatcher needs).
         """
         from sqlalchemy import Table, or_, select, update
 
@@ -135,9 +136,11 @@ class Runtime:
 
         now = self.clock()
         table = cast(Table, Outbox.__table__)
-        with self.sessions() as session, session.begin():
-            if session.scalar(select(Inbox.status).where(Inbox.id == inbox_id)) == PENDING:
+        status = select(Inbox.status).where(Inbox.id == inbox_id)
+        with read_only_sessions(self.engine)() as looking:  # polled: no write lock meanwhile
+            if looking.scalar(status) == PENDING:
                 return None
+        with self.sessions() as session, session.begin():  # handled: its replies are written
             claimed = session.execute(
                 update(table)
                 .where(
